@@ -1,0 +1,8 @@
+// Package disk is cowfs's block device layer: the Device interface with a file
+// implementation that uses O_DIRECT and an in-memory one for tests, I/O
+// counters by kind (metadata, data, superblock), the logical-to-physical
+// chunk map, and superblock I/O across the primary copy and its mirrors.
+//
+// Everything above this package reads and writes through a Device; nothing
+// above it opens files.
+package disk
