@@ -11,9 +11,9 @@ type Kind int
 
 // I/O kinds.
 const (
-	KindMeta Kind = iota // tree blocks
-	KindData             // file data
-	KindSuper            // superblocks
+	KindMeta  Kind = iota // tree blocks
+	KindData              // file data
+	KindSuper             // superblocks
 	numKinds
 )
 

@@ -1,5 +1,6 @@
 // Package disk is cowfs's block device layer: the Device interface with a file
-// implementation that uses O_DIRECT and an in-memory one for tests, I/O
+// implementation that uses O_DIRECT (buffered I/O and fdatasync where the
+// host filesystem refuses it) and an in-memory one for tests, I/O
 // counters by kind (metadata, data, superblock), the logical-to-physical
 // chunk map, and superblock I/O across the primary copy and its mirrors.
 //

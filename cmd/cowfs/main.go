@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -37,7 +38,25 @@ every copy-on-write decision can be switched, counted and crash-tested.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newMkfsCmd(), newDumpSuperCmd(), newDumpTreeCmd(), newFsckCmd())
+	markArgErrorsAsUsage(root)
 	return root
+}
+
+// markArgErrorsAsUsage makes positional-argument errors (wrong count, unknown
+// subcommand) usage errors, so they exit 2 like bad flags do.
+func markArgErrorsAsUsage(c *cobra.Command) {
+	if c.Args != nil {
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		markArgErrorsAsUsage(sub)
+	}
 }
 
 func main() {
@@ -56,7 +75,7 @@ func run(root *cobra.Command, args []string) int {
 		return 0
 	case errors.As(err, &code):
 		return int(code)
-	case errors.As(err, &usage):
+	case errors.As(err, &usage), strings.HasPrefix(err.Error(), "unknown command"):
 		fmt.Fprintf(os.Stderr, "cowfs: %v\n", err)
 		return 2
 	}
