@@ -1,7 +1,5 @@
 package format
 
-import "errors"
-
 // Leaf is a byte view of a level-0 tree block. Item i's header sits at
 // HeaderSize + i*ItemHeaderSize; its data offset is relative to HeaderSize
 // and data is packed from the end of the block toward the front.
@@ -53,12 +51,15 @@ func (l Leaf) ItemData(i int) []byte {
 	return l[off : off+int(l.ItemSize(i)) : off+int(l.ItemSize(i))]
 }
 
-// ErrItemBounds reports an item header or item data outside the block.
-var ErrItemBounds = errors.New("item outside the leaf")
+// ErrItemBounds reports an item header or item data outside the block. It
+// satisfies errors.Is(err, ErrCorrupt).
+var ErrItemBounds error = &DecodeError{What: "leaf", Reason: "item outside the leaf"}
 
 // ItemDataChecked is ItemData with every bound checked: it never panics.
 func (l Leaf) ItemDataChecked(i int) ([]byte, error) {
-	if i < 0 || itemHdr(i+1) > len(l) {
+	// i is compared as a count, not through itemHdr(i+1), which a huge i
+	// would overflow back into range.
+	if i < 0 || i >= (len(l)-HeaderSize)/ItemHeaderSize {
 		return nil, ErrItemBounds
 	}
 	off := uint64(HeaderSize) + uint64(l.ItemOffset(i))
@@ -69,7 +70,7 @@ func (l Leaf) ItemDataChecked(i int) ([]byte, error) {
 	return l[off:end:end], nil
 }
 
-// FreeSpace is the unused room between the item headers and the data:
+// FreeSpace (valid on verified leaves only) is the unused room between the item headers and the data:
 // what an insert may use (each item costs ItemHeaderSize + its size).
 func (l Leaf) FreeSpace() int {
 	n := l.NrItems()
@@ -133,4 +134,5 @@ func (n Node) SetPtr(i int, p KeyPtr) {
 }
 
 // PtrInBounds reports whether pointer i lies inside the block.
-func (n Node) PtrInBounds(i int) bool { return i >= 0 && ptrOff(i+1) <= len(n) }
+// (A count comparison: ptrOff(i+1) would overflow back into range for a huge i.)
+func (n Node) PtrInBounds(i int) bool { return i >= 0 && i < (len(n)-HeaderSize)/KeyPtrSize }
