@@ -9,9 +9,15 @@ import (
 )
 
 // supers checks every superblock copy that fits the device (#1–#11) and that
-// each one belongs to the filesystem of the copy in use.
+// each one belongs to the filesystem of the copy in use. Copies past the
+// filesystem's own device size (dev_item.total_bytes, when the filesystem is
+// smaller than its file or device) are not part of it and are not judged.
 func (r *run) supers() {
+	fsEnd := int64(r.img.Super.DevItem.TotalBytes)
 	for _, c := range r.img.Supers {
+		if c.Mirror > 0 && c.Offset+format.SuperSize > fsEnd {
+			continue
+		}
 		if c.Super == nil {
 			r.add(Problem{Kind: KindRead, Block: uint64(c.Offset), Slot: -1,
 				Message: fmt.Sprintf("superblock %s: %v", mirrorLabel(c.Mirror, c.Offset), c.Err), Err: c.Err})

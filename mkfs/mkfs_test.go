@@ -10,6 +10,7 @@ import (
 
 	"cowfs/disk"
 	"cowfs/disk/format"
+	"cowfs/fsck"
 )
 
 var (
@@ -22,7 +23,16 @@ func makeOn(t *testing.T, size int64, o Options) (*disk.MemDevice, *Result) {
 	dev := disk.NewMemDevice(size)
 	r, err := Make(dev, o)
 	require.NoError(t, err)
+	t.Cleanup(func() { requireFsckClean(t, dev) })
 	return dev, r
+}
+
+// requireFsckClean runs our fsck over dev: every test that writes an image
+// ends with it.
+func requireFsckClean(t *testing.T, dev disk.Device) {
+	rep, err := fsck.Check(dev, fsck.Options{})
+	require.NoError(t, err)
+	require.True(t, rep.Clean(), "fsck: %v", rep.Problems)
 }
 
 // TestLayoutInvariants checks every node size and checksum: each block

@@ -44,8 +44,15 @@ func TestMkfsOracle(t *testing.T) {
 				}
 				btrfsCheck(t, img)
 				btrfsCheck(t, img, "--mode=lowmem")
+				cowfsFsckClean(t, bin, img)
 				needKernelMount(t)
 				kernelRoundTrip(t, img, seedOf(name))
+				// The kernel-modified image (BIG_METADATA, DEV_STATS, UUID
+				// tree, new chunks) must read cleanly with our tools too.
+				cowfsFsckClean(t, bin, img)
+				r := runCmd(t, bin, "dump-tree", img)
+				require.Equal(t, 0, r.Code, "cowfs dump-tree: %s", r.Stderr)
+				require.Contains(t, r.Stdout, "fs tree key (FS_TREE ROOT_ITEM 0)")
 			})
 		}
 	}
@@ -123,6 +130,14 @@ func kernelRoundTrip(t *testing.T, img string, seed uint64) {
 	}
 	umount()
 	t.Logf("kernel wrote %d files into %s; check clean; read back identical", len(files), filepath.Base(img))
+}
+
+// cowfsFsckClean runs `cowfs fsck` and requires a clean report, exit 0.
+func cowfsFsckClean(t *testing.T, bin, img string) {
+	t.Helper()
+	r := runCmd(t, bin, "fsck", img)
+	require.Equal(t, 0, r.Code, "cowfs fsck %s:\n%s%s", img, r.Stdout, r.Stderr)
+	require.Contains(t, r.Stdout, "no problems found")
 }
 
 // TestMkfsCommandBadInput: impossible parameters exit 2 with one line on
