@@ -10,6 +10,7 @@ require (
 )
 
 require (
+	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/ncw/directio v1.0.5 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect

@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/ncw/directio"
+
 	"cowfs/disk/format"
 )
 
@@ -17,6 +19,7 @@ const (
 	Dirty                      // modified since last written; must be written before eviction
 	Writeback                  // a write of these bytes is in flight
 	WriteErr                   // the last write failed
+	Stale                      // discarded: out of the cache, freed with its last reference
 )
 
 // ExtentBuffer holds the bytes of one tree block with its state, a reference
@@ -24,8 +27,11 @@ const (
 //
 // Lock nesting: tree locks are taken top-down (parent before child) and,
 // between siblings, left before right. The cache's own mutex is never held
-// while waiting for a tree lock. Writeback takes the tree lock of the buffer
-// it writes (try-lock from reclaim, blocking from commit), never more than one.
+// while waiting for a tree lock. Writeback takes the write lock of the buffer
+// it writes (try-lock from reclaim and the flusher, blocking from commit and
+// fsync) and holds it across the I/O. It never waits for a lock while holding
+// another: the later buffers of a merged run of adjacent blocks are taken
+// with try-lock only (see the package doc).
 type ExtentBuffer struct {
 	Bytenr uint64
 	data   []byte // nodesize bytes; aligned for O_DIRECT
@@ -38,10 +44,19 @@ type ExtentBuffer struct {
 	// clearing DIRTY and setting WRITTEN): COW policies pin blocks with it.
 	writebackBlockers atomic.Int32
 
-	// Fields below are guarded by the owning cache's mutex.
-	dirtySeq uint64 // order in which the buffer was last dirtied (LRU writeback)
-	transid  uint64 // transaction that last dirtied it
+	dirtySeq uint64        // order of the last MarkDirty (OrderLRU); guarded by the cache's mutex
+	transid  atomic.Uint64 // transaction that last dirtied it (set by MarkDirty)
 }
+
+// newExtentBuffer returns a zeroed buffer of size bytes, aligned for O_DIRECT.
+func newExtentBuffer(bytenr uint64, size int) *ExtentBuffer {
+	return &ExtentBuffer{Bytenr: bytenr, data: directio.AlignedBlock(size)}
+}
+
+// DirtyTransid is the transaction that last marked the buffer dirty (0 if
+// none): whoever receives a write error uses it to find the transaction that
+// owns the block.
+func (eb *ExtentBuffer) DirtyTransid() uint64 { return eb.transid.Load() }
 
 // Data returns the block's bytes. Writers must hold the write lock.
 func (eb *ExtentBuffer) Data() []byte { return eb.data }

@@ -1,0 +1,81 @@
+package cache
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestFlusherFiresAtThreshold(t *testing.T) {
+	im := memImage(t)
+	opts := im.testOptions(64)
+	opts.DirtyThreshold = 4 * int64(im.ns)
+	c, _ := im.open(t, nil, opts)
+
+	held := im.newLeaf(t, c, im.free(9), 2) // referenced: never written by the flusher
+	im.dirtyLeaves(t, c, 0, 1, 2)
+	// Dirty bytes reached 4 nodes: the flusher writes down to 2.
+	require.Eventually(t, func() bool {
+		return c.Stats().Writebacks[CauseThreshold] >= 2
+	}, 5*time.Second, time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	s := c.Stats()
+	require.Equal(t, uint64(2), s.Writebacks[CauseThreshold])
+	require.Equal(t, 2*int64(im.ns), s.DirtyBytes)
+	require.Zero(t, s.Writebacks[CauseReclaim])
+	require.Zero(t, s.Evictions, "the flusher does not evict")
+	require.True(t, held.Has(Dirty))
+	im.requireWritten(t, im.free(0)) // address order
+	im.requireWritten(t, im.free(1))
+	require.True(t, c.cached(im.free(0)))
+	c.Release(held)
+}
+
+func TestFlusherWokenByRelease(t *testing.T) {
+	im := memImage(t)
+	opts := im.testOptions(64)
+	opts.DirtyThreshold = 2 * int64(im.ns)
+	c, _ := im.open(t, nil, opts)
+	a := im.newLeaf(t, c, im.free(0), 2)
+	b := im.newLeaf(t, c, im.free(1), 2) // threshold reached, but both referenced
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, c.Stats().Writebacks[CauseThreshold])
+	c.Release(a)
+	c.Release(b)
+	require.Eventually(t, func() bool {
+		return c.Stats().Writebacks[CauseThreshold] >= 1
+	}, 5*time.Second, time.Millisecond)
+}
+
+func TestFlusherInterval(t *testing.T) {
+	im := memImage(t)
+	opts := im.testOptions(64)
+	opts.DirtyThreshold = 2 * int64(im.ns)
+	opts.FlushInterval = 5 * time.Millisecond
+	c, _ := im.open(t, nil, opts)
+	a := im.newLeaf(t, c, im.free(0), 2)
+	b := im.newLeaf(t, c, im.free(1), 2)
+	// Drop the references without Release, so nothing wakes the flusher:
+	// only its period finds the buffers.
+	time.Sleep(20 * time.Millisecond)
+	a.refs.Add(-1)
+	b.refs.Add(-1)
+	require.Eventually(t, func() bool {
+		return c.Stats().Writebacks[CauseThreshold] >= 1
+	}, 5*time.Second, time.Millisecond)
+}
+
+func TestCloseStopsFlusher(t *testing.T) {
+	im := memImage(t)
+	opts := im.testOptions(64)
+	opts.DirtyThreshold = int64(im.ns)
+	c, _ := im.open(t, nil, opts)
+	require.NoError(t, c.Close())
+	im.dirtyLeaves(t, c, 0)
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, c.Stats().Writebacks[CauseThreshold], "no flusher after Close")
+	require.ErrorIs(t, c.Close(), ErrUnwritten)
+	require.NoError(t, c.FlushAll(CauseCommit))
+	require.NoError(t, c.Close())
+}

@@ -1,0 +1,148 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"cowfs/checker"
+)
+
+// WritebackOrder chooses which dirty unreferenced buffers reclaim and the
+// flusher write first.
+type WritebackOrder int
+
+// Writeback orders.
+const (
+	// OrderAddress writes the lowest addresses first (today's kernel).
+	OrderAddress WritebackOrder = iota
+	// OrderLRU writes the least recently dirtied first, so the block a
+	// search has just COWed is the last to be flushed (THREAD.md, Qu).
+	OrderLRU
+)
+
+var orderNames = [...]string{"address", "lru"}
+
+func (o WritebackOrder) String() string {
+	if o < 0 || int(o) >= len(orderNames) {
+		return fmt.Sprintf("order-%d", int(o))
+	}
+	return orderNames[o]
+}
+
+// ParseOrder accepts "address" and "lru".
+func ParseOrder(s string) (WritebackOrder, error) {
+	for i, n := range orderNames {
+		if s == n {
+			return WritebackOrder(i), nil
+		}
+	}
+	return 0, fmt.Errorf("unknown writeback order %q (want address or lru)", s)
+}
+
+// Cause says why a buffer was written back; writebacks are counted by cause.
+type Cause int
+
+// Writeback causes.
+const (
+	CauseReclaim   Cause = iota // a new buffer would exceed the budget
+	CauseThreshold              // the flusher: dirty bytes reached DirtyThreshold
+	CauseCommit                 // transaction commit (WriteDirty, FlushAll)
+	CauseFsync                  // log tree sync (WriteDirty)
+	NumCauses                   // number of causes; not a cause
+)
+
+var causeNames = [...]string{"reclaim", "threshold", "commit", "fsync"}
+
+func (c Cause) String() string {
+	if c < 0 || c >= NumCauses {
+		return fmt.Sprintf("cause-%d", int(c))
+	}
+	return causeNames[c]
+}
+
+// Options configure a Cache.
+type Options struct {
+	// Budget is the bytes of buffers the cache aims to hold. It is exceeded
+	// rather than deadlock or drop a dirty buffer (Stats.OverBudget).
+	Budget int64
+	// DirtyThreshold is the dirty bytes at which the flusher wakes; it then
+	// writes until dirty bytes are at most DirtyThreshold/2. A value of
+	// math.MaxInt64 disables the flusher (deterministic tests).
+	DirtyThreshold int64
+	// FlushInterval is how often the flusher rechecks the threshold on its
+	// own, besides being woken by MarkDirty and Release; 0 means only when
+	// woken.
+	FlushInterval time.Duration
+	// Order is the writeback order of reclaim and the flusher.
+	Order WritebackOrder
+}
+
+// MinBudgetNodes is the smallest budget Validate accepts, in nodes.
+const MinBudgetNodes = 4
+
+// ErrInvalidOptions marks every error of Options.Validate.
+var ErrInvalidOptions = errors.New("invalid cache option")
+
+// DefaultOptions: a 64 MiB budget, a 32 MiB dirty threshold, a 1 s flusher
+// period, address order.
+func DefaultOptions() Options {
+	return Options{Budget: 64 << 20, DirtyThreshold: 32 << 20, FlushInterval: time.Second}
+}
+
+// Validate checks the options for a filesystem with the given node size.
+// Every error wraps ErrInvalidOptions and is one line.
+func (o Options) Validate(nodesize uint32) error {
+	minBudget := int64(MinBudgetNodes) * int64(nodesize)
+	switch {
+	case nodesize == 0:
+		return invalid("nodesize 0")
+	case o.Budget < minBudget:
+		return invalid("budget %s is below %d nodes (%s)", formatSize(o.Budget), MinBudgetNodes, formatSize(minBudget))
+	case o.DirtyThreshold < int64(nodesize):
+		return invalid("dirty threshold %s is below one node (%d bytes)", formatSize(o.DirtyThreshold), nodesize)
+	case o.FlushInterval < 0:
+		return invalid("flush interval %v is negative", o.FlushInterval)
+	case o.Order != OrderAddress && o.Order != OrderLRU:
+		return invalid("unknown writeback order %d", int(o.Order))
+	}
+	return nil
+}
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+}
+
+// String prints the options on one line, e.g.
+// "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address".
+func (o Options) String() string {
+	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s",
+		formatSize(o.Budget), formatSize(o.DirtyThreshold), o.FlushInterval, o.Order)
+}
+
+// formatSize prints n exactly, in the largest binary unit dividing it.
+func formatSize(n int64) string {
+	for _, u := range []struct {
+		shift uint
+		name  string
+	}{{30, "GiB"}, {20, "MiB"}, {10, "KiB"}} {
+		if n != 0 && n%(1<<u.shift) == 0 {
+			return fmt.Sprintf("%d%s", n>>u.shift, u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", n)
+}
+
+// validContext rejects a checker context the cache cannot work with.
+func validContext(ctx checker.Context) error {
+	n := ctx.NodeSize
+	switch {
+	case n < 4096 || n > 65536 || n&(n-1) != 0:
+		return fmt.Errorf("cache: invalid nodesize %d in checker context", n)
+	case ctx.SectorSize == 0 || ctx.SectorSize&(ctx.SectorSize-1) != 0 || ctx.SectorSize > n:
+		return fmt.Errorf("cache: invalid sectorsize %d in checker context", ctx.SectorSize)
+	case !ctx.CsumType.Valid():
+		return fmt.Errorf("cache: invalid checksum type %d in checker context", uint16(ctx.CsumType))
+	}
+	return nil
+}

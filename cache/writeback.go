@@ -1,0 +1,277 @@
+package cache
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/ncw/directio"
+
+	"cowfs/checker"
+	"cowfs/disk"
+)
+
+// maxRunBytes bounds one merged write.
+const maxRunBytes = 1 << 20
+
+// WriteDirty writes those of ebs that are still dirty, for a commit or an
+// fsync: sorted by address, adjacent blocks merged into one device write,
+// waiting for each buffer's lock. It returns when every write it issued has
+// completed. The error reports buffers whose write failed now or earlier
+// (ErrWriteFailed) and pinned buffers left dirty (ErrWritebackBlocked); each
+// failure also reaches OnWriteError. The caller must hold none of the tree
+// locks of ebs.
+func (c *Cache) WriteDirty(ebs []*ExtentBuffer, cause Cause) error {
+	return c.writeBack(ebs, cause, true)
+}
+
+// FlushAll writes every dirty buffer in the cache, as WriteDirty does (for
+// tests and before Close). The caller must hold no tree lock.
+func (c *Cache) FlushAll(cause Cause) error {
+	c.mu.Lock()
+	var ebs []*ExtentBuffer
+	for _, eb := range c.mu.index.Values() {
+		if eb.Has(Dirty) {
+			ebs = append(ebs, eb)
+		}
+	}
+	c.mu.Unlock()
+	return c.writeBack(ebs, cause, true)
+}
+
+// writeBack is the one writeback function: every path (reclaim, flusher,
+// commit, fsync) goes through it. It sorts ebs by address, writes each
+// dirty one through the steps of the package doc, merges runs of adjacent
+// blocks into one write per copy, and reports failures after every lock is
+// released. blocking selects a blocking lock (commit, fsync) or a try-lock
+// (reclaim, threshold) for the first buffer of a run; later buffers of a run
+// are always try-locked, so it never waits while holding a lock.
+func (c *Cache) writeBack(ebs []*ExtentBuffer, cause Cause, blocking bool) error {
+	if cause < 0 || cause >= NumCauses {
+		return fmt.Errorf("cache: writeback with unknown cause %d", int(cause))
+	}
+	b := &batch{c: c, cause: cause, blocking: blocking}
+	for _, eb := range sortedUnique(ebs) {
+		b.add(eb)
+	}
+	b.submit()
+	b.notify()
+	return b.err()
+}
+
+func sortedUnique(ebs []*ExtentBuffer) []*ExtentBuffer {
+	seen := make(map[*ExtentBuffer]bool, len(ebs))
+	out := make([]*ExtentBuffer, 0, len(ebs))
+	for _, eb := range ebs {
+		if eb != nil && !seen[eb] {
+			seen[eb] = true
+			out = append(out, eb)
+		}
+	}
+	slices.SortFunc(out, func(a, b *ExtentBuffer) int { return cmp.Compare(a.Bytenr, b.Bytenr) })
+	return out
+}
+
+// batch is one writeBack call: the run being built (locked, prepared
+// buffers of adjacent addresses) and the failures to report.
+type batch struct {
+	c        *Cache
+	cause    Cause
+	blocking bool
+	run      []pending
+	failures []failure
+	blocked  int // pinned buffers skipped
+}
+
+// pending is a locked buffer, ready to write, and where its copies go.
+type pending struct {
+	eb     *ExtentBuffer
+	copies []int64
+}
+
+type failure struct {
+	eb     *ExtentBuffer
+	err    error
+	notify bool // not yet reported through OnWriteError
+}
+
+// add locks eb and appends it to the run, or starts a new run.
+func (b *batch) add(eb *ExtentBuffer) {
+	if !eb.TryLock() {
+		b.submit() // never wait for a lock while holding others
+		if !b.blocking {
+			b.c.stats.lockedSkips.Add(1)
+			return
+		}
+		eb.Lock()
+	}
+	p, ok := b.prepare(eb)
+	if !ok {
+		return
+	}
+	if len(b.run) > 0 && !b.extends(p) {
+		b.submit()
+	}
+	b.run = append(b.run, p)
+}
+
+// extends reports whether p continues the run on every copy.
+func (b *batch) extends(p pending) bool {
+	last := b.run[len(b.run)-1]
+	ns := b.c.nodesize
+	if p.eb.Bytenr != last.eb.Bytenr+uint64(ns) || len(p.copies) != len(last.copies) ||
+		int64(len(b.run)+1)*ns > maxRunBytes {
+		return false
+	}
+	for i, off := range p.copies {
+		if off != last.copies[i]+ns {
+			return false
+		}
+	}
+	return true
+}
+
+// prepare runs the steps before the I/O on the write-locked eb: skip it if
+// pinned or no longer dirty; clear DIRTY, set WRITEBACK and WRITTEN,
+// checksum, run the write-time checker. It unlocks eb unless it returns ok.
+func (b *batch) prepare(eb *ExtentBuffer) (pending, bool) {
+	c := b.c
+	if eb.WritebackBlockers() > 0 {
+		eb.Unlock()
+		c.stats.blockedSkips.Add(1)
+		b.blocked++
+		return pending{}, false
+	}
+	if !c.startWriteback(eb) {
+		failed := eb.Has(WriteErr)
+		eb.Unlock()
+		if failed && b.blocking {
+			b.failures = append(b.failures, failure{eb: eb, err: fmt.Errorf("block %d: %w", eb.Bytenr, ErrWriteFailed)})
+		}
+		return pending{}, false
+	}
+	eb.Header().SetWritten(true)
+	c.ctx.CsumType.SetBlockCsum(eb.data)
+	if err := checker.CheckWrite(eb.data, c.checkContext(), c.lastCommitted.Load()); err != nil {
+		c.stats.checkFailures.Add(1)
+		c.reportBug(eb, b.cause, err)
+		b.finish(eb, fmt.Errorf("block %d not written: %w", eb.Bytenr, err))
+		return pending{}, false
+	}
+	copies, err := c.cmap.Copies(eb.Bytenr, uint64(c.nodesize))
+	if err != nil {
+		b.finish(eb, fmt.Errorf("block %d: %w", eb.Bytenr, err))
+		return pending{}, false
+	}
+	return pending{eb: eb, copies: copies}, true
+}
+
+// startWriteback clears DIRTY and sets WRITEBACK (clearing an old WRITE_ERR)
+// if eb is dirty; it reports whether it was.
+func (c *Cache) startWriteback(eb *ExtentBuffer) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.takeDirtyLocked(eb) {
+		return false
+	}
+	eb.set(Writeback)
+	eb.clear(WriteErr)
+	return true
+}
+
+// reportBug says loudly that the write-time checker refused a block: the
+// tree code built a bad block, or re-dirtied one of a committed transaction.
+func (c *Cache) reportBug(eb *ExtentBuffer, cause Cause, err error) {
+	c.logMu.Lock()
+	defer c.logMu.Unlock()
+	fmt.Fprintf(c.logw, "cowfs: cache: BUG: %s writeback of block %d (transid %d) refused, not written: %v\n",
+		cause, eb.Bytenr, eb.DirtyTransid(), err)
+}
+
+// submit writes the run: one device write per copy, from the buffer itself
+// or, for a merged run, from an aligned staging copy. Then it ends every
+// buffer's writeback and unlocks it.
+func (b *batch) submit() {
+	run := b.run
+	b.run = nil
+	if len(run) == 0 {
+		return
+	}
+	c := b.c
+	buf := runBytes(run, c.nodesize)
+	var ioErr error
+	for _, off := range run[0].copies {
+		c.stats.writeIOs.Add(1)
+		if err := c.dev.WriteAt(buf, off, disk.KindMeta); err != nil {
+			ioErr = fmt.Errorf("write %d bytes at physical %d: %w", len(buf), off, err)
+			continue
+		}
+		c.stats.bytesWritten.Add(uint64(len(buf)))
+	}
+	c.stats.writebacks[b.cause].Add(uint64(len(run)))
+	for _, p := range run {
+		var err error
+		if ioErr != nil {
+			err = fmt.Errorf("block %d: %w", p.eb.Bytenr, ioErr)
+		}
+		b.finish(p.eb, err)
+	}
+}
+
+// runBytes returns the bytes of a run: the buffer itself for one block.
+func runBytes(run []pending, nodesize int64) []byte {
+	if len(run) == 1 {
+		return run[0].eb.data
+	}
+	buf := directio.AlignedBlock(len(run) * int(nodesize))
+	for i, p := range run {
+		copy(buf[int64(i)*nodesize:], p.eb.data)
+	}
+	return buf
+}
+
+// finish ends eb's writeback: WRITE_ERR on failure, WRITEBACK cleared, lock
+// released. The failure is reported after every lock is released.
+func (b *batch) finish(eb *ExtentBuffer, err error) {
+	if err != nil {
+		eb.set(WriteErr)
+		b.c.stats.writeErrors.Add(1)
+		b.failures = append(b.failures, failure{eb: eb, err: err, notify: true})
+	}
+	eb.clear(Writeback)
+	eb.Unlock()
+}
+
+// notify calls OnWriteError for each new failure.
+func (b *batch) notify() {
+	fn := b.c.onWriteErr.Load()
+	if fn == nil {
+		return
+	}
+	for _, f := range b.failures {
+		if f.notify {
+			(*fn)(f.eb, fmt.Errorf("cache: %s writeback: %w", b.cause, f.err))
+		}
+	}
+}
+
+// err summarises the batch for WriteDirty and FlushAll: the first failure
+// and how many there were, and pinned buffers left dirty when the caller
+// needed them written.
+func (b *batch) err() error {
+	var blocked error
+	if b.blocking && b.blocked > 0 {
+		blocked = fmt.Errorf("%w: %d pinned buffers left dirty", ErrWritebackBlocked, b.blocked)
+	}
+	switch {
+	case len(b.failures) > 0 && blocked != nil:
+		return fmt.Errorf("cache: %s writeback: %d buffers failed, first: %w; %w",
+			b.cause, len(b.failures), b.failures[0].err, blocked)
+	case len(b.failures) > 0:
+		return fmt.Errorf("cache: %s writeback: %d buffers failed, first: %w",
+			b.cause, len(b.failures), b.failures[0].err)
+	case blocked != nil:
+		return fmt.Errorf("cache: %s writeback: %w", b.cause, blocked)
+	}
+	return nil
+}
