@@ -26,12 +26,15 @@ func (c *Cache) WriteDirty(ebs []*ExtentBuffer, cause Cause) error {
 }
 
 // FlushAll writes every dirty buffer in the cache, as WriteDirty does (for
-// tests and before Close). The caller must hold no tree lock.
+// tests, commits and before Close), and waits for writes already in flight
+// (a buffer the flusher or reclaim has taken is no longer DIRTY but not yet
+// on disk: its blocking lock returns once that write is done). The caller
+// must hold no tree lock.
 func (c *Cache) FlushAll(cause Cause) error {
 	c.mu.Lock()
 	var ebs []*ExtentBuffer
 	for _, eb := range c.mu.index.Values() {
-		if eb.Has(Dirty) {
+		if eb.Has(Dirty | Writeback) {
 			ebs = append(ebs, eb)
 		}
 	}

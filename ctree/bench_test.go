@@ -1,0 +1,284 @@
+package ctree
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"cowfs/cache"
+)
+
+// Benchmarks of the B-tree's CPU cost: lookup, insert and delete in trees of
+// 10^4 to 10^7 items. The cache budget holds the whole tree and the flusher
+// is off, so no operation reads or writes the device; every block belongs
+// to the running transaction, so nothing is COWed either. What is measured
+// is the search (lock coupling, cache Find per level, binary search in each
+// block) and the leaf and node edits. Results and the command are in
+// docs/benchmarks.md:
+//
+//	go test -run '^$' -bench . -benchtime 2s ./ctree/
+//
+// Each tree is built once per process (random insertion order, so leaves
+// are as full as random inserts leave them) and shared by the benchmarks;
+// an insert or delete benchmark restores the tree's content every
+// benchChunk operations with the timer stopped, so the tree keeps its size.
+
+var benchMaxFlag = flag.Int("ctree.benchmax", 10_000_000, "largest tree of the ctree benchmarks, in items")
+
+const (
+	benchNodeSize = 16 << 10
+	benchDataSize = 16 // bytes of data per item
+)
+
+var benchSizes = []int{10_000, 100_000, 1_000_000, 10_000_000}
+
+// benchTree is a tree of n items with the even key numbers 0, 2, ..., 2n-2.
+type benchTree struct {
+	n    int
+	tr   *benchTrans
+	c    *cache.Cache
+	root *Root
+	data []byte
+}
+
+var benchTrees = struct {
+	sync.Mutex
+	m map[int]*benchTree
+}{m: map[int]*benchTree{}}
+
+// benchTrans is a Trans for benchmarks: one transaction, blocks handed out
+// in address order, and a block freed by the transaction that created it
+// (never written: ctree discards it) reused at once, as an allocator may.
+type benchTrans struct {
+	mu      sync.Mutex
+	transid uint64
+	free    []uint64 // fresh blocks, in address order
+	reuse   []uint64
+}
+
+func (bt *benchTrans) Transid() uint64                  { return bt.transid }
+func (bt *benchTrans) Charge(owner uint64, _ int) error { return nil }
+func (bt *benchTrans) AddDirty(*cache.ExtentBuffer)     {}
+
+func (bt *benchTrans) AllocBlock(owner uint64, level int) (uint64, error) {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if n := len(bt.reuse); n > 0 {
+		b := bt.reuse[n-1]
+		bt.reuse = bt.reuse[:n-1]
+		return b, nil
+	}
+	if len(bt.free) == 0 {
+		return 0, errTestNoSpace
+	}
+	b := bt.free[0]
+	bt.free = bt.free[1:]
+	return b, nil
+}
+
+func (bt *benchTrans) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
+	if eb.Header().Generation() != bt.transid || eb.Header().Written() {
+		return // not in the benchmarks: everything is created in one transaction
+	}
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	bt.reuse = append(bt.reuse, eb.Bytenr)
+}
+
+// benchTreeFor returns the shared tree of n items, building it the first
+// time (with the timer stopped).
+func benchTreeFor(b *testing.B, n int) *benchTree {
+	if n > *benchMaxFlag {
+		b.Skipf("tree of %d items is above -ctree.benchmax=%d", n, *benchMaxFlag)
+	}
+	benchTrees.Lock()
+	defer benchTrees.Unlock()
+	if bt, ok := benchTrees.m[n]; ok {
+		return bt
+	}
+	b.StopTimer()
+	defer b.StartTimer()
+	bt := newBenchTree(b, n)
+	benchTrees.m[n] = bt
+	return bt
+}
+
+func newBenchTree(b testing.TB, n int) *benchTree {
+	// ~41 bytes per item in leaves ~70% full, plus nodes and slack.
+	size := max(int64(256<<20), int64(n)*80+(128<<20))
+	img, extra := newBigImage(b, size, benchNodeSize)
+	o := cache.DefaultOptions()
+	o.Budget, o.DirtyThreshold, o.FlushInterval = size, 1<<62, 0
+	c, err := cache.New(img.dev, img.cmap, img.ctx, o)
+	require.NoError(b, err)
+	tr := &benchTrans{transid: img.res.Generation + 1}
+	ns := uint64(benchNodeSize)
+	used := map[uint64]bool{}
+	for _, t := range img.res.Trees {
+		used[t.Bytenr] = true
+	}
+	for a := img.meta.Logical; a+ns <= img.meta.End(); a += ns {
+		if !used[a] && (a+ns <= 64<<20 || a >= 64<<20+4096) {
+			tr.free = append(tr.free, a)
+		}
+	}
+	tr.free = append(tr.free, extra...)
+	root, err := CreateRoot(tr, img.env(c), testTreeID)
+	require.NoError(b, err)
+	bt := &benchTree{n: n, tr: tr, c: c, root: root, data: make([]byte, benchDataSize)}
+	r := rand.New(rand.NewPCG(uint64(n), 1))
+	for _, i := range r.Perm(n) {
+		require.NoError(b, InsertItem(tr, root, testKey(2*i), bt.data))
+	}
+	require.NoError(b, Verify(root))
+	s := root.Stats()
+	b.Logf("tree of %d items: %d levels, %d leaf splits, %d node splits; cache %d buffers (%d MiB); %s",
+		n, root.Level()+1, s.LeafSplits, s.NodeSplits, c.Stats().Buffers, c.Stats().Bytes>>20, root.Env().Options)
+	return bt
+}
+
+func benchName(n int) string {
+	e := 0
+	for m := n; m >= 10; m /= 10 {
+		e++
+	}
+	return fmt.Sprintf("keys=1e%d", e)
+}
+
+// benchChunk is how many inserts or deletes run before the tree is
+// restored: at most 1% of its items, so its size stays within 1%.
+func benchChunk(n int) int { return max(1, min(1000, n/100)) }
+
+func BenchmarkLookup(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			bt := benchTreeFor(b, n)
+			r := rand.New(rand.NewPCG(7, uint64(n)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := Lookup(bt.root, testKey(2*r.IntN(n))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkInsert(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			bt := benchTreeFor(b, n)
+			r := rand.New(rand.NewPCG(8, uint64(n)))
+			chunk := benchChunk(n)
+			added := make(map[int]bool, chunk)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				i := 2*r.IntN(n) + 1 // an odd key number: not in the tree
+				for added[i] {
+					i = 2*r.IntN(n) + 1
+				}
+				if err := InsertItem(bt.tr, bt.root, testKey(i), bt.data); err != nil {
+					b.Fatal(err)
+				}
+				added[i] = true
+				if len(added) == chunk {
+					b.StopTimer()
+					bt.undo(b, added, false)
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			bt.undo(b, added, false)
+		})
+	}
+}
+
+func BenchmarkDelete(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			bt := benchTreeFor(b, n)
+			r := rand.New(rand.NewPCG(9, uint64(n)))
+			chunk := benchChunk(n)
+			gone := make(map[int]bool, chunk)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				i := 2 * r.IntN(n)
+				for gone[i] {
+					i = 2 * r.IntN(n)
+				}
+				if err := DeleteItem(bt.tr, bt.root, testKey(i)); err != nil {
+					b.Fatal(err)
+				}
+				gone[i] = true
+				if len(gone) == chunk {
+					b.StopTimer()
+					bt.undo(b, gone, true)
+					b.StartTimer()
+				}
+			}
+			b.StopTimer()
+			bt.undo(b, gone, true)
+		})
+	}
+}
+
+// undo deletes the inserted key numbers (reinsert false) or reinserts the
+// deleted ones, and empties the set.
+func (bt *benchTree) undo(b testing.TB, keys map[int]bool, reinsert bool) {
+	for i := range keys {
+		var err error
+		if reinsert {
+			err = InsertItem(bt.tr, bt.root, testKey(i), bt.data)
+		} else {
+			err = DeleteItem(bt.tr, bt.root, testKey(i))
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		delete(keys, i)
+	}
+}
+
+// TestBenchTree checks the benchmarks' machinery on a small tree: built
+// and verified, and back to its content after insert and delete rounds.
+func TestBenchTree(t *testing.T) {
+	const n = 5000
+	bt := newBenchTree(t, n)
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, reinsert := range []bool{false, true} {
+		keys := map[int]bool{}
+		for len(keys) < benchChunk(n)*10 {
+			i := 2 * r.IntN(n)
+			if !reinsert {
+				i++
+			}
+			if keys[i] {
+				continue
+			}
+			if reinsert {
+				require.NoError(t, DeleteItem(bt.tr, bt.root, testKey(i)))
+			} else {
+				require.NoError(t, InsertItem(bt.tr, bt.root, testKey(i), bt.data))
+			}
+			keys[i] = true
+		}
+		bt.undo(t, keys, reinsert)
+		require.Empty(t, keys)
+	}
+	require.NoError(t, Verify(bt.root))
+	m := model{}
+	for i := range n {
+		m[2*i] = bt.data
+	}
+	m.check(t, bt.root)
+	require.Zero(t, bt.c.Stats().Misses, "the cache holds the whole tree")
+	require.Zero(t, bt.c.Stats().WritebacksTotal(), "nothing is written")
+	require.Zero(t, bt.root.Stats().TotalCOWs(), "nothing is COWed")
+}
