@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"cowfs/cache"
+	"cowfs/disk/format"
 )
 
 // Benchmarks of the B-tree's CPU cost: lookup, insert and delete in trees of
@@ -164,6 +165,32 @@ func BenchmarkLookup(b *testing.B) {
 				if _, err := Lookup(bt.root, testKey(2*r.IntN(n))); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkLookupHot looks up 64 fixed keys spread over the tree in turn:
+// their paths stay in the CPU caches, so it measures the algorithmic cost
+// (levels, binary searches, locking, Find) without the DRAM and TLB misses
+// of BenchmarkLookup's random keys in a tree of hundreds of MiB.
+func BenchmarkLookupHot(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			bt := benchTreeFor(b, n)
+			r := rand.New(rand.NewPCG(10, uint64(n)))
+			var hot [64]format.Key
+			for j := range hot {
+				hot[j] = testKey(2 * r.IntN(n))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			j := 0
+			for b.Loop() {
+				if _, err := Lookup(bt.root, hot[j%len(hot)]); err != nil {
+					b.Fatal(err)
+				}
+				j++
 			}
 		})
 	}

@@ -22,7 +22,7 @@ var (
 	scaleSeedFlag = flag.Uint64("ctree.seed", 0, "seed of TestModelScale and TestStress (0: -seed, else time-based)")
 	scaleOpsFlag  = flag.Int("ctree.ops", 0, "operations of TestModelScale (0: 200000, 60000 under -race; e.g. 5000000)")
 	scaleKeysFlag = flag.Int("ctree.keys", 0, "key space of TestModelScale (0: 20000, or ops/10 above 200000 operations)")
-	scaleMiBFlag  = flag.Int64("ctree.budget", 4, "cache budget of TestModelScale in MiB")
+	scaleMiBFlag  = flag.Int64("ctree.budget", 3, "cache budget of TestModelScale in MiB")
 )
 
 // ctreeSeed returns the seed of a randomized test (-ctree.seed, else -seed,
@@ -340,7 +340,7 @@ func (s *scaleRun) noError(err error, format string, args ...any) {
 // with item sizes from 0 to the maximum against a map model: 200k
 // operations by default (60k under -race, which slows it ~20x; 20k with
 // -short), -ctree.ops=5000000 (and -ctree.keys) for millions.
-// A 4 MiB cache makes reclaim write back and evict under the operations;
+// A 3 MiB cache makes reclaim write back and evict under the operations;
 // every other batch commits. The whole tree is verified after every batch;
 // at the end it is flushed, read back by a fresh cache, verified again and
 // compared with the model.

@@ -1,7 +1,6 @@
 package ctree
 
 import (
-	"flag"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -15,18 +14,7 @@ import (
 )
 
 // Minimal reproductions of bugs found in ctree and cache while testing
-// ctree. They fail until the bug is fixed, so they run only with
-// -ctree.bugs:
-//
-//	go test ./ctree/ -run TestBug -v -ctree.bugs
-
-var bugsFlag = flag.Bool("ctree.bugs", false, "run the reproductions of known, unfixed bugs")
-
-func needBugs(t *testing.T) {
-	if !*bugsFlag {
-		t.Skip("reproduction of a known unfixed bug; run with -ctree.bugs")
-	}
-}
+// ctree, kept as regression tests now that both are fixed.
 
 // gateDev holds the first metadata write after armed is set until gate is
 // closed; started is closed when that write arrives.
@@ -58,7 +46,6 @@ func (d *gateDev) WriteAt(p []byte, off int64, k disk.Kind) error {
 // "buffers with a failed write" seen in concurrent runs with flusher and
 // commits).
 func TestBugFlushAllSkipsWritebackInFlight(t *testing.T) {
-	needBugs(t)
 	h := newHarness(t, 64<<20, 4096, 64<<20)
 	for i := range 600 {
 		require.NoError(t, InsertItem(h.tt, h.root, testKey(i), testData(i, 1, 40)))
@@ -114,7 +101,6 @@ func TestBugFlushAllSkipsWritebackInFlight(t *testing.T) {
 // fails, so the failure can be a skip too (the kernel's btrfs_del_items
 // likewise ignores ENOSPC from its leaf pushes).
 func TestBugDelItemsENOSPCAfterDelete(t *testing.T) {
-	needBugs(t)
 	h := newHarness(t, 64<<20, 4096, 64<<20)
 	for i := range 400 {
 		require.NoError(t, InsertItem(h.tt, h.root, testKey(i), testData(i, 1, 40)))
