@@ -469,7 +469,17 @@ func logAmpSteps(t *testing.T, sc ampScenario, r ampResult) {
 	fmt.Fprintf(&b, "step 3  cow_block: charged, allocated, copied, parent repointed: COWs by level %v\n", trim(st.COWs[:]))
 	fmt.Fprintf(&b, "step 4  restart: the child leaf is not cached: restarts not-cached=%d write-level=%d\n",
 		st.Restarts[RestartNotCached], st.Restarts[RestartWriteLevel])
-	fmt.Fprintf(&b, "step 5  release_path drops locks and references: the new copy is dirty and unreferenced\n")
+	copies, copiesWritten := map[uint64]bool{}, 0
+	for _, e := range r.events {
+		switch {
+		case e.kind == "alloc" && e.level == 1:
+			copies[e.bytenr] = true
+		case e.kind == "write" && copies[e.bytenr]:
+			copiesWritten++
+		}
+	}
+	fmt.Fprintf(&b, "step 5  release_path drops locks and references: %d of the %d level-1 copies were then written by reclaim, which takes only dirty unreferenced buffers\n",
+		copiesWritten, len(copies))
 	fmt.Fprintf(&b, "step 6  memory pressure: the read runs reclaim: writebacks by reclaim=%d, evictions=%d, misses=%d, over-budget admissions=%d\n",
 		cs.Writebacks[cache.CauseReclaim], cs.Evictions, cs.Misses, cs.OverBudget)
 	written := 0
