@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -158,13 +159,26 @@ func mountImage(t testing.TB, img string, ro bool) (string, func()) {
 	require.Equal(t, 0, r.Code, "mount -o %s %s: %s%s\n%s", opts, img, r.Stdout, r.Stderr, dmesgTail())
 	var once sync.Once
 	umount := func() {
-		once.Do(func() {
-			r := runCmd(t, "umount", mnt)
-			require.Equal(t, 0, r.Code, "umount %s: %s", mnt, r.Stderr)
-		})
+		once.Do(func() { unmount(t, mnt) })
 	}
 	t.Cleanup(umount)
 	return mnt, umount
+}
+
+// unmount unmounts mnt. EBUSY is retried for a few seconds: a parallel
+// test's fork briefly holds copies of every open descriptor (close-on-exec
+// ones included) until its exec, which can pin the mount for a moment.
+func unmount(t testing.TB, mnt string) {
+	t.Helper()
+	var r cmdResult
+	for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
+		r = runCmd(t, "umount", mnt)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "busy") {
+			break
+		}
+		time.Sleep(delay)
+	}
+	require.Equal(t, 0, r.Code, "umount %s: %s", mnt, r.Stderr)
 }
 
 // dmesgTail returns the last kernel messages, to explain a failed mount.
