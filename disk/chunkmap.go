@@ -6,6 +6,8 @@ import (
 	"iter"
 	"math"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"cowfs/disk/format"
 )
@@ -24,9 +26,12 @@ var (
 // ChunkMap translates logical addresses to physical ones. It holds
 // non-overlapping chunks ordered by logical start, and translates SINGLE and
 // DUP chunks on one device: physical = stripe.Offset + (logical − start).
-// It is not safe for concurrent mutation.
+// Readers never block: they load an immutable snapshot; Insert (rare: a
+// new chunk) copies it. So a cache can translate addresses while the
+// allocator adds chunks.
 type ChunkMap struct {
-	chunks []mappedChunk // by start
+	mu     sync.Mutex                    // serializes Insert
+	chunks atomic.Pointer[[]mappedChunk] // by start; never modified in place
 }
 
 type mappedChunk struct {
@@ -38,6 +43,14 @@ func (m mappedChunk) end() uint64 { return m.start + m.c.Length }
 
 // NewChunkMap returns an empty map.
 func NewChunkMap() *ChunkMap { return &ChunkMap{} }
+
+// snapshot returns the current chunks (nil when empty).
+func (m *ChunkMap) snapshot() []mappedChunk {
+	if p := m.chunks.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
 
 // Insert adds the chunk starting at logical. It rejects a zero length, a
 // range past 2^64, a chunk without stripes, and overlap with a chunk already
@@ -51,15 +64,19 @@ func (m *ChunkMap) Insert(logical uint64, c *format.ChunkItem) error {
 	case c.NumStripes == 0 || len(c.Stripes) == 0:
 		return fmt.Errorf("%w at %d: no stripes", ErrBadChunk, logical)
 	}
-	i := m.search(logical)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	chunks := m.snapshot()
+	i := search(chunks, logical)
 	n := mappedChunk{logical, c}
-	if i > 0 && m.chunks[i-1].end() > logical {
-		return m.overlap(n, m.chunks[i-1])
+	if i > 0 && chunks[i-1].end() > logical {
+		return m.overlap(n, chunks[i-1])
 	}
-	if i < len(m.chunks) && m.chunks[i].start < n.end() {
-		return m.overlap(n, m.chunks[i])
+	if i < len(chunks) && chunks[i].start < n.end() {
+		return m.overlap(n, chunks[i])
 	}
-	m.chunks = slices.Insert(m.chunks, i, n)
+	next := slices.Insert(slices.Clone(chunks), i, n)
+	m.chunks.Store(&next)
 	return nil
 }
 
@@ -69,8 +86,8 @@ func (m *ChunkMap) overlap(n, old mappedChunk) error {
 }
 
 // search returns the index of the first chunk starting after logical.
-func (m *ChunkMap) search(logical uint64) int {
-	i, found := slices.BinarySearchFunc(m.chunks, logical, func(c mappedChunk, l uint64) int {
+func search(chunks []mappedChunk, logical uint64) int {
+	i, found := slices.BinarySearchFunc(chunks, logical, func(c mappedChunk, l uint64) int {
 		return cmpU64(c.start, l)
 	})
 	if found {
@@ -91,11 +108,12 @@ func cmpU64(a, b uint64) int {
 
 // Lookup returns the chunk containing logical and its start.
 func (m *ChunkMap) Lookup(logical uint64) (start uint64, c *format.ChunkItem, ok bool) {
-	i := m.search(logical)
-	if i == 0 || m.chunks[i-1].end() <= logical {
+	chunks := m.snapshot()
+	i := search(chunks, logical)
+	if i == 0 || chunks[i-1].end() <= logical {
 		return 0, nil, false
 	}
-	mc := m.chunks[i-1]
+	mc := chunks[i-1]
 	return mc.start, mc.c, true
 }
 
@@ -154,7 +172,7 @@ func stripeOffset(c *format.ChunkItem, i int, delta uint64) (int64, error) {
 // Chunks iterates over each chunk's start and item, in logical order.
 func (m *ChunkMap) Chunks() iter.Seq2[uint64, *format.ChunkItem] {
 	return func(yield func(uint64, *format.ChunkItem) bool) {
-		for _, mc := range m.chunks {
+		for _, mc := range m.snapshot() {
 			if !yield(mc.start, mc.c) {
 				return
 			}
@@ -163,7 +181,7 @@ func (m *ChunkMap) Chunks() iter.Seq2[uint64, *format.ChunkItem] {
 }
 
 // Len is the number of chunks.
-func (m *ChunkMap) Len() int { return len(m.chunks) }
+func (m *ChunkMap) Len() int { return len(m.snapshot()) }
 
 // ChunkMapFromSuper builds a map from the superblock's sys_chunk_array. Any
 // fault there is corruption: the error matches format.ErrCorrupt.
