@@ -1,0 +1,98 @@
+package transaction
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"cowfs/cache"
+	"cowfs/ctree"
+)
+
+// Reservations says what happens when a handle's block reserve runs dry.
+type Reservations int
+
+const (
+	// Strict is the kernel's behaviour: ENOSPC, transaction abort,
+	// filesystem read-only, and a dump of every reserve and space_info.
+	Strict Reservations = iota
+	// Lenient counts the overspend and takes the space from the free pool
+	// (the failure only comes when there is no free space at all).
+	Lenient
+)
+
+func (r Reservations) String() string {
+	switch r {
+	case Strict:
+		return "strict"
+	case Lenient:
+		return "lenient"
+	}
+	return fmt.Sprintf("reservations-%d", int(r))
+}
+
+// ParseReservations accepts "strict" and "lenient".
+func ParseReservations(s string) (Reservations, error) {
+	for _, r := range []Reservations{Strict, Lenient} {
+		if s == r.String() {
+			return r, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown reservation mode %q (want strict or lenient)", ErrInvalidOptions, s)
+}
+
+// DefaultCommitInterval is how often the running transaction commits on
+// its own, as the kernel's commit= mount option.
+const DefaultCommitInterval = 30 * time.Second
+
+// Options configure an opened filesystem; DefaultOptions gives the values
+// used when a field is left at zero by the tools.
+type Options struct {
+	Cache cache.Options
+	Tree  ctree.Options
+	// CommitInterval: the running transaction commits this often; a
+	// negative value disables the timer (commits on demand and at Close).
+	CommitInterval time.Duration
+	Reservations   Reservations
+	// ReadOnly opens without ever writing the device.
+	ReadOnly bool
+}
+
+// ErrInvalidOptions marks every error of Options.Validate.
+var ErrInvalidOptions = errors.New("invalid option")
+
+// DefaultOptions: the cache's and ctree's defaults, a 30 s commit interval,
+// strict reservations, read-write.
+func DefaultOptions() Options {
+	return Options{Cache: cache.DefaultOptions(), Tree: ctree.DefaultOptions(),
+		CommitInterval: DefaultCommitInterval}
+}
+
+// Validate checks the options for a filesystem of the given node size.
+// Every error wraps ErrInvalidOptions and is one line.
+func (o Options) Validate(nodesize uint32) error {
+	if err := o.Cache.Validate(nodesize); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	if err := o.Tree.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOptions, err)
+	}
+	if o.Reservations != Strict && o.Reservations != Lenient {
+		return fmt.Errorf("%w: unknown reservation mode %d", ErrInvalidOptions, int(o.Reservations))
+	}
+	if o.CommitInterval == 0 {
+		return fmt.Errorf("%w: commit interval 0 (use a negative value to disable the timer)", ErrInvalidOptions)
+	}
+	return nil
+}
+
+// String prints every option on one line, for benchmarks to print beside
+// their figures.
+func (o Options) String() string {
+	interval := o.CommitInterval.String()
+	if o.CommitInterval < 0 {
+		interval = "off"
+	}
+	return fmt.Sprintf("%s %s commit-interval=%s reservations=%s read-only=%v",
+		o.Cache, o.Tree, interval, o.Reservations, o.ReadOnly)
+}

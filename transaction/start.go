@@ -1,0 +1,110 @@
+package transaction
+
+import (
+	"errors"
+	"fmt"
+
+	"cowfs/alloc"
+	"cowfs/disk/format"
+)
+
+// Start begins a handle in the running transaction that may insert up to
+// numItems items: it reserves InsertSize(numItems) bytes for the handle and
+// as much again for the delayed references it will queue. When the space
+// cannot be promised it commits once to release pinned space and retries;
+// then it fails with ENOSPC before anything changed (as the kernel does).
+func (fs *FS) Start(numItems int) (*Handle, error) {
+	if numItems < 0 {
+		return nil, fmt.Errorf("start a transaction: %d items", numItems)
+	}
+	bytes := InsertSize(fs.NodeSize(), numItems)
+	for attempt := 0; ; attempt++ {
+		h, err := fs.begin(userHandle, numItems, bytes)
+		if !errors.Is(err, alloc.ErrNoSpace) || attempt > 0 || fs.alloc.PinnedBytes() == 0 {
+			return h, err
+		}
+		if err := fs.Commit(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Join begins a handle without a reserve of its own: its charges come from
+// the delayed-refs and global reserves (the kernel's join_transaction).
+func (fs *FS) Join() (*Handle, error) { return fs.begin(joinHandle, 0, 0) }
+
+func (fs *FS) begin(kind handleKind, numItems int, bytes uint64) (*Handle, error) {
+	fs.commitLock.RLock()
+	if err := fs.readOnlyErr(); err != nil {
+		fs.commitLock.RUnlock()
+		return nil, err
+	}
+	h := &Handle{fs: fs, t: fs.current(), numItems: numItems, reserved: bytes, kind: kind}
+	if kind == userHandle {
+		h.rsv = fs.alloc.NewRsv("trans_block_rsv", format.BlockGroupMetadata)
+		if err := fs.reserve(h.rsv, bytes); err != nil {
+			fs.commitLock.RUnlock()
+			return nil, fmt.Errorf("start a transaction of %d items: %w", numItems, err)
+		}
+	}
+	h.t.handles.Add(1)
+	fs.stats.handles.Add(1)
+	return h, nil
+}
+
+// reserve fills a new handle reserve and grows the delayed-refs reserve by
+// as much, or changes nothing.
+func (fs *FS) reserve(rsv *alloc.BlockRsv, bytes uint64) error {
+	if bytes == 0 {
+		return nil
+	}
+	if err := rsv.Add(bytes); err != nil {
+		return err
+	}
+	if err := fs.delayedRefs.Add(bytes); err != nil {
+		rsv.Release()
+		return err
+	}
+	return nil
+}
+
+// End ends the handle: its unused reserve goes back, and the commit may
+// proceed once every handle has ended. It returns the abort error if the
+// transaction was aborted meanwhile.
+func (h *Handle) End() error {
+	if h.ended.Swap(true) {
+		return errors.New("transaction handle ended twice")
+	}
+	if h.rsv != nil {
+		h.rsv.Release()
+	}
+	h.t.handles.Add(-1)
+	h.fs.stats.record(h)
+	if h.kind != commitHandle {
+		h.fs.commitLock.RUnlock()
+	}
+	return h.fs.readOnlyErr()
+}
+
+// current returns the running transaction.
+func (fs *FS) current() *Transaction {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return fs.mu.cur
+}
+
+// readOnlyErr is the error for a change refused: the abort's cause, or
+// a read-only open, or a closed filesystem.
+func (fs *FS) readOnlyErr() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	switch {
+	case fs.mu.abort != nil:
+		return fmt.Errorf("%w (transaction aborted: %w)", ErrReadOnly, fs.mu.abort)
+	case fs.mu.closed:
+		return ErrClosed
+	case fs.opts.ReadOnly:
+		return ErrReadOnly
+	}
+	return nil
+}
