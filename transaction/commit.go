@@ -46,6 +46,7 @@ func (fs *FS) commitLocked() error {
 	}
 	h := &Handle{fs: fs, t: t, kind: commitHandle}
 	err := fs.commitSteps(t, h)
+	h.pins.releaseAll(fs.cache)
 	h.End()
 	if err != nil {
 		err = fmt.Errorf("commit of transaction %d: %w", t.transid, err)
@@ -65,6 +66,7 @@ func (fs *FS) commitSteps(t *Transaction, h *Handle) error {
 	if err := fs.dropUnusedData(t); err != nil {
 		return err
 	}
+	h.pins.releaseAll(fs.cache)
 	if err := fs.Aborted(); err != nil {
 		return err
 	}

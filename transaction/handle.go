@@ -27,6 +27,7 @@ type Handle struct {
 	// then the global reserve, as the kernel falls back to them.
 	kind  handleKind
 	ended atomic.Bool
+	pins  commitPins // commit handle only
 
 	charged, overspent atomic.Uint64
 }
@@ -111,6 +112,9 @@ func (h *Handle) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 	ns := uint64(h.fs.NodeSize())
 	hdr := eb.Header()
 	level := int(hdr.Level())
+	if h.kind == commitHandle {
+		h.pins.unpin(h.fs.cache, eb.Bytenr)
+	}
 	t := h.t
 	t.mu.Lock()
 	delete(t.mu.dirty, eb.Bytenr)
@@ -128,8 +132,15 @@ func (h *Handle) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 	}
 }
 
-// AddDirty records eb in the transaction's dirty set.
-func (h *Handle) AddDirty(eb *cache.ExtentBuffer) { h.t.addDirty(eb.Bytenr) }
+// AddDirty records eb in the transaction's dirty set. The commit's own
+// handle also keeps what it dirties from writeback until the commit writes
+// the dirty set (see commitPins).
+func (h *Handle) AddDirty(eb *cache.ExtentBuffer) {
+	h.t.addDirty(eb.Bytenr)
+	if h.kind == commitHandle {
+		h.pins.pin(h.fs.cache, eb)
+	}
+}
 
 // MigrateDelayedItem moves one item's reservation from the handle to the
 // delayed-items reserve, as btrfs_insert_delayed_dir_index does when a

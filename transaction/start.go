@@ -11,7 +11,8 @@ import (
 // Start begins a handle in the running transaction that may insert up to
 // numItems items: it reserves InsertSize(numItems) bytes for the handle and
 // as much again for the delayed references it will queue. When the space
-// cannot be promised it commits once to release pinned space and retries;
+// cannot be promised it commits once (releasing pinned space and the
+// delayed-refs reserve, as the kernel's flushing does) and retries;
 // then it fails with ENOSPC before anything changed (as the kernel does).
 func (fs *FS) Start(numItems int) (*Handle, error) {
 	if numItems < 0 {
@@ -20,13 +21,21 @@ func (fs *FS) Start(numItems int) (*Handle, error) {
 	bytes := InsertSize(fs.NodeSize(), numItems)
 	for attempt := 0; ; attempt++ {
 		h, err := fs.begin(userHandle, numItems, bytes)
-		if !errors.Is(err, alloc.ErrNoSpace) || attempt > 0 || fs.alloc.PinnedBytes() == 0 {
+		if !errors.Is(err, alloc.ErrNoSpace) || attempt > 0 || !fs.commitWouldFree() {
 			return h, err
 		}
 		if err := fs.Commit(); err != nil {
 			return nil, err
 		}
 	}
+}
+
+// commitWouldFree reports whether a commit would release space: pinned
+// extents, or delayed-refs and delayed-items reservations.
+func (fs *FS) commitWouldFree() bool {
+	_, refs := fs.delayedRefs.Info()
+	_, items := fs.delayedItems.Info()
+	return fs.alloc.PinnedBytes() > 0 || refs > 0 || items > 0
 }
 
 // Join begins a handle without a reserve of its own: its charges come from
