@@ -226,4 +226,3 @@ func (fs *FS) finishCommit(t *Transaction, sb *format.Super) error {
 	fs.stats.commits.Add(1)
 	return nil
 }
-

@@ -322,4 +322,3 @@ func (fs *FS) closeTrees() {
 		}
 	}
 }
-

@@ -34,9 +34,9 @@ func DefaultSeedConfig() SeedConfig {
 
 // SeedResult is what the experiment measured.
 type SeedResult struct {
-	Config   SeedConfig
-	Options  Options     // the options of the pressured open
-	CreateErr error      // the pressured create's error (nil: it completed)
+	Config    SeedConfig
+	Options   Options     // the options of the pressured open
+	CreateErr error       // the pressured create's error (nil: it completed)
 	Handle    HandleStats // the create's reservation and charges
 	Tree      ctree.Stats // the fs tree's figures during the create
 	Cache     cache.Stats
