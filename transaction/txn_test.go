@@ -292,4 +292,3 @@ func setSuperField(t *testing.T, path string, edit func(*format.Super)) {
 	edit(sb)
 	require.NoError(t, disk.WriteSuper(dev, sb))
 }
-
