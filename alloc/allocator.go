@@ -59,7 +59,11 @@ type Allocator struct {
 // (AddBlockGroup, AddDevExtent, MarkUsed).
 func New(cfg Config) (*Allocator, error) {
 	switch {
-	case cfg.NodeSize == 0 || cfg.SectorSize == 0 || cfg.NodeSize%cfg.SectorSize != 0:
+	case !powerOf2(cfg.SectorSize) || !powerOf2(cfg.NodeSize) || cfg.NodeSize < cfg.SectorSize ||
+		cfg.NodeSize > format.StripeLen:
+		// Tree blocks are nodesize-aligned inside 64 KiB stripes: btrfs's
+		// rules (power of two, sectorsize ≤ nodesize ≤ 64 KiB) make both
+		// possible at once.
 		return nil, fmt.Errorf("alloc: nodesize %d, sectorsize %d", cfg.NodeSize, cfg.SectorSize)
 	case cfg.Chunks == nil:
 		return nil, errors.New("alloc: no chunk map")
@@ -78,9 +82,27 @@ func (a *Allocator) NodeSize() uint64 { return uint64(a.cfg.NodeSize) }
 // superblock stripes; MarkUsed then removes the extents found in the
 // extent tree, and VerifyUsed compares the result with the item's used.
 func (a *Allocator) AddBlockGroup(start, length, flags uint64) (*BlockGroup, error) {
+	g, err := a.newBlockGroup(start, length, flags)
+	if err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if err := a.insertGroupLocked(g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// newBlockGroup builds the group of the chunk at start, all free but its
+// superblock stripes; it is not in a.mu.groups yet.
+func (a *Allocator) newBlockGroup(start, length, flags uint64) (*BlockGroup, error) {
 	cstart, chunk, ok := a.cfg.Chunks.Lookup(start)
 	if !ok || cstart != start || chunk.Length != length {
 		return nil, fmt.Errorf("%w: block group %d len %d has no chunk of the same range", ErrAccounting, start, length)
+	}
+	if chunk.Type != flags {
+		return nil, fmt.Errorf("%w: block group %d flags %#x, its chunk's type %#x", ErrAccounting, start, flags, chunk.Type)
 	}
 	g := &BlockGroup{Start: start, Length: length, Flags: flags, Chunk: chunk, free: newFreeSpace()}
 	if err := g.free.add(Range{start, length}); err != nil {
@@ -92,14 +114,18 @@ func (a *Allocator) AddBlockGroup(start, length, flags uint64) (*BlockGroup, err
 		}
 		g.Super += r.Len
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	i, found := slices.BinarySearchFunc(a.mu.groups, start, func(g *BlockGroup, s uint64) int { return cmpU64(g.Start, s) })
-	if found || (i > 0 && a.mu.groups[i-1].End() > start) || (i < len(a.mu.groups) && a.mu.groups[i].Start < g.End()) {
-		return nil, fmt.Errorf("%w: %v overlaps another block group", ErrAccounting, g)
+	return g, nil
+}
+
+// insertGroupLocked adds g to the groups unless it overlaps one.
+// REQUIRES: a.mu.
+func (a *Allocator) insertGroupLocked(g *BlockGroup) error {
+	i, found := slices.BinarySearchFunc(a.mu.groups, g.Start, func(x *BlockGroup, s uint64) int { return cmpU64(x.Start, s) })
+	if found || (i > 0 && a.mu.groups[i-1].End() > g.Start) || (i < len(a.mu.groups) && a.mu.groups[i].Start < g.End()) {
+		return fmt.Errorf("%w: %v overlaps another block group", ErrAccounting, g)
 	}
 	a.mu.groups = slices.Insert(a.mu.groups, i, g)
-	return g, nil
+	return nil
 }
 
 // superStripes returns the logical ranges of g that hold a superblock copy:
@@ -141,6 +167,11 @@ func (a *Allocator) addDevUsedLocked(r Range) {
 func (a *Allocator) DevBytesUsed() uint64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	return a.devBytesUsedLocked()
+}
+
+// devBytesUsedLocked is DevBytesUsed. REQUIRES: a.mu.
+func (a *Allocator) devBytesUsedLocked() uint64 {
 	var n uint64
 	for _, r := range a.mu.devUsed {
 		n += r.Len
@@ -212,6 +243,8 @@ func (a *Allocator) Check() error {
 	}
 	return nil
 }
+
+func powerOf2(v uint32) bool { return v != 0 && v&(v-1) == 0 }
 
 func cmpU64(a, b uint64) int {
 	switch {

@@ -53,9 +53,9 @@ func (g *BlockGroup) check() error {
 
 // GroupInfo is a snapshot of a block group's counters.
 type GroupInfo struct {
-	Start, Length, Flags                 uint64
+	Start, Length, Flags                uint64
 	Used, Reserved, Pinned, Super, Free uint64
-	Pending                              bool
+	Pending                             bool
 }
 
 func (g *BlockGroup) info() GroupInfo {

@@ -41,14 +41,19 @@ func (a *Allocator) NewChunk(typ uint64) (*BlockGroup, error) {
 	if err := a.cfg.Chunks.Insert(logical, c); err != nil {
 		return nil, fmt.Errorf("%w: new chunk: %w", ErrAccounting, err)
 	}
-	g, err := a.AddBlockGroup(logical, length, typ)
+	g, err := a.newBlockGroup(logical, length, typ)
 	if err != nil {
 		return nil, err
 	}
+	// Pending from its first moment: DirtyGroups must never hand the
+	// commit a group whose BLOCK_GROUP_ITEM does not exist yet.
+	g.pending = true
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if err := a.insertGroupLocked(g); err != nil {
+		return nil, err
+	}
 	a.addDevUsedLocked(Range{phys, length})
-	g.pending = true
 	a.mu.stats.Chunks++
 	return g, nil
 }
@@ -105,7 +110,14 @@ func (a *Allocator) nextLogicalLocked() uint64 {
 
 // UnallocatedBytes is the device space no chunk holds yet.
 func (a *Allocator) UnallocatedBytes() uint64 {
-	used := a.DevBytesUsed()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.unallocatedLocked()
+}
+
+// unallocatedLocked is UnallocatedBytes. REQUIRES: a.mu.
+func (a *Allocator) unallocatedLocked() uint64 {
+	used := a.devBytesUsedLocked()
 	if used+format.ReservedBytes >= a.cfg.DevTotal {
 		return 0
 	}

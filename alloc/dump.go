@@ -17,11 +17,14 @@ func (a *Allocator) Dump(w io.Writer, rsvs ...*BlockRsv) {
 	fmt.Fprintln(w, "dumping space info:")
 	for _, typ := range []uint64{format.BlockGroupData, format.BlockGroupMetadata, format.BlockGroupSystem} {
 		si := a.Space(typ)
+		// The kernel prints total − busy signed (%lld): negative when
+		// may_use is overcommitted, as it is when the seed's bug strikes.
+		free := int64(si.Total - (si.Used + si.Pinned + si.Reserved + si.MayUse + si.Readonly))
 		full := "is not full"
 		if si.Free() == 0 {
 			full = "is full"
 		}
-		fmt.Fprintf(w, "space_info %s has %d free, %s\n", typeName(typ), si.Free(), full)
+		fmt.Fprintf(w, "space_info %s has %d free, %s\n", typeName(typ), free, full)
 		fmt.Fprintf(w, "space_info total=%d, used=%d, pinned=%d, reserved=%d, may_use=%d, readonly=%d zone_unusable=0\n",
 			si.Total, si.Used, si.Pinned, si.Reserved, si.MayUse, si.Readonly)
 	}

@@ -151,23 +151,35 @@ func take(counter *uint64, n uint64, g *BlockGroup, name string) error {
 }
 
 // Unpin returns every extent pinned by the running transaction to free
-// space. Call it once the transaction's superblock is durable.
+// space. Call it once the transaction's superblock is durable. On an error
+// the extents not yet returned (the failing one included, its counters
+// untouched) stay pinned, so that no extent is ever freed twice.
 func (a *Allocator) Unpin() error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, r := range a.mu.pinned {
-		g, err := a.groupLocked(r)
-		if err != nil {
+	for i, r := range a.mu.pinned {
+		if err := a.unpinLocked(r); err != nil {
+			a.mu.pinned = append(a.mu.pinned[:0], a.mu.pinned[i:]...)
 			return err
-		}
-		if err := take(&g.Pinned, r.Len, g, "pinned"); err != nil {
-			return fmt.Errorf("%w: unpin %v: %w", ErrAccounting, r, err)
-		}
-		if err := g.free.add(r); err != nil {
-			return fmt.Errorf("%w: unpin %v: %w", ErrAccounting, r, err)
 		}
 	}
 	a.mu.pinned = a.mu.pinned[:0]
+	return nil
+}
+
+// unpinLocked frees one pinned extent, or changes nothing. REQUIRES: a.mu.
+func (a *Allocator) unpinLocked(r Range) error {
+	g, err := a.groupLocked(r)
+	if err != nil {
+		return err
+	}
+	if err := take(&g.Pinned, r.Len, g, "pinned"); err != nil {
+		return fmt.Errorf("%w: unpin %v: %w", ErrAccounting, r, err)
+	}
+	if err := g.free.add(r); err != nil {
+		g.Pinned += r.Len
+		return fmt.Errorf("%w: unpin %v: %w", ErrAccounting, r, err)
+	}
 	return nil
 }
 
@@ -182,8 +194,9 @@ func (a *Allocator) PinnedBytes() uint64 {
 	return n
 }
 
-// DirtyGroups returns the groups whose used changed since TakeDirty was
-// last called and clears the mark: the commit rewrites their items.
+// DirtyGroups returns the groups whose used changed since DirtyGroups was
+// last called (pending groups excepted: TakePending reports those) and
+// clears the mark: the commit rewrites their items.
 func (a *Allocator) DirtyGroups() []GroupInfo {
 	a.mu.Lock()
 	defer a.mu.Unlock()

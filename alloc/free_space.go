@@ -96,15 +96,19 @@ func (f *freeSpace) remove(r Range) error {
 
 // find returns the first start ≥ from of a free run of length bytes whose
 // offset from base is a multiple of align and that does not cross a
-// boundary-aligned line (measured from base; 0: no such rule).
+// boundary-aligned line (measured from base; 0: no such rule). A run longer
+// than boundary cannot avoid crossing one: never found.
 func (f *freeSpace) find(from, length, base, align, boundary uint64) (uint64, bool) {
 	var at uint64
 	ok := false
+	if length == 0 || (boundary != 0 && length > boundary) {
+		return 0, false
+	}
 	visit := func(r Range) bool {
-		s := max(r.Start, from)
-		s = base + alignUp(s-base, align)
-		if boundary != 0 && (s-base)/boundary != (s-base+length-1)/boundary {
-			s = base + alignUp(s-base, boundary)
+		s := base + alignUp(max(r.Start, from)-base, align)
+		// Past a boundary, realign: align need not divide boundary.
+		for boundary != 0 && s+length <= r.End() && (s-base)/boundary != (s-base+length-1)/boundary {
+			s = base + alignUp(alignUp(s-base+1, boundary), align)
 		}
 		if s >= r.Start && s+length <= r.End() {
 			at, ok = s, true

@@ -45,46 +45,56 @@ func (r *BlockRsv) Info() (size, reserved uint64) {
 }
 
 // Add reserves bytes more into r, or fails with ErrNoSpace and changes
-// nothing when the space_info cannot promise them (free space of the
+// nothing when the space_info cannot promise them: free space of the
 // type's groups plus, for metadata and system, half the unallocated device
-// space: the kernel's overcommit).
+// space (the kernel's overcommit), for data all of it (a data chunk can
+// always be allocated from it).
 func (r *BlockRsv) Add(bytes uint64) error {
 	a := r.a
-	unalloc := a.UnallocatedBytes()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.canReserveLocked(r.Type, bytes, unalloc) {
+	if bytes > a.availableLocked(r.Type) {
 		a.mu.stats.RsvFailures++
 		return fmt.Errorf("reserve %d bytes of %s for %s: %w", bytes, typeName(r.Type), r.Name, ErrNoSpace)
 	}
-	a.mu.mayUse[r.Type] += bytes
-	r.size += bytes
-	r.reserved += bytes
+	a.addLocked(r, bytes)
 	return nil
 }
 
-// Fill reserves up to bytes into r, as much as fits, and returns how much
-// it got (the kernel fills the global reserve this way).
+// Fill reserves up to bytes into r, as much as fits, in whole nodes, and
+// returns how much it got (the kernel fills the global reserve this way).
 func (r *BlockRsv) Fill(bytes uint64) uint64 {
-	ns := r.a.NodeSize()
-	for n := bytes; n >= ns; n /= 2 {
-		if got := n / ns * ns; r.Add(got) == nil {
-			return got
-		}
-	}
-	return 0
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ns := a.NodeSize()
+	got := min(bytes, a.availableLocked(r.Type)) / ns * ns
+	a.addLocked(r, got)
+	return got
 }
 
-func (a *Allocator) canReserveLocked(typ, bytes, unallocated uint64) bool {
+// addLocked puts bytes into r. REQUIRES: a.mu.
+func (a *Allocator) addLocked(r *BlockRsv, bytes uint64) {
+	a.mu.mayUse[r.Type] += bytes
+	r.size += bytes
+	r.reserved += bytes
+}
+
+// availableLocked is how many bytes of type typ a reserve may still take
+// (Add's rule). REQUIRES: a.mu.
+func (a *Allocator) availableLocked(typ uint64) uint64 {
 	si := a.spaceLocked(typ)
-	busy := si.Used + si.Reserved + si.Pinned + si.Readonly + si.MayUse + bytes
+	busy := si.Used + si.Reserved + si.Pinned + si.Readonly + si.MayUse
 	limit := si.Total
-	if typ != format.BlockGroupData {
-		limit += unallocated / 2
+	if unalloc := a.unallocatedLocked(); typ != format.BlockGroupData {
+		limit += unalloc / 2
 	} else {
-		limit += unallocated
+		limit += unalloc
 	}
-	return busy <= limit
+	if busy >= limit {
+		return 0
+	}
+	return limit - busy
 }
 
 // Use consumes bytes of r for an allocation. With less reserved than that
@@ -108,6 +118,11 @@ func (r *BlockRsv) Migrate(dst *BlockRsv, bytes uint64) error {
 	a := r.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if r.Type != dst.Type {
+		// may_use is kept per type: moving bytes across would corrupt it.
+		return fmt.Errorf("%w: migrate %d bytes from %s (%s) to %s (%s)",
+			ErrAccounting, bytes, r.Name, typeName(r.Type), dst.Name, typeName(dst.Type))
+	}
 	if r.reserved < bytes {
 		return fmt.Errorf("migrate %d bytes from %s to %s: %d left of %d: %w",
 			bytes, r.Name, dst.Name, r.reserved, r.size, ErrRsvExhausted)
