@@ -28,10 +28,21 @@ const maxCommitRounds = 1000
 // Any failure aborts: the filesystem turns read-only and the previous
 // commit stays the image's state. The caller must not hold a handle.
 func (fs *FS) Commit() error {
+	if hook := fs.beforeCommit.Load(); hook != nil {
+		if err := (*hook)(); err != nil {
+			return fmt.Errorf("before commit: %w", err)
+		}
+	}
 	fs.commitLock.Lock()
 	defer fs.commitLock.Unlock()
 	return fs.commitLocked()
 }
+
+// BeforeCommit sets a function every Commit runs first, before it holds
+// new handles back: the filesystem layer flushes its buffered file data
+// there (as the kernel's commit starts delalloc writeback), with handles of
+// its own. An error fails the commit without aborting.
+func (fs *FS) BeforeCommit(fn func() error) { fs.beforeCommit.Store(&fn) }
 
 func (fs *FS) commitLocked() error {
 	if err := fs.readOnlyErr(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"cowfs/alloc"
@@ -61,8 +62,9 @@ type FS struct {
 		closed  bool
 		backupI int // next backup-root slot
 	}
-	stats  stats
-	ticker *committer
+	stats        stats
+	ticker       *committer
+	beforeCommit atomic.Pointer[func() error]
 }
 
 // Device is the device the filesystem lives on.
