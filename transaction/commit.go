@@ -118,7 +118,7 @@ func (fs *FS) runToFixedPoint(t *Transaction, h *Handle) error {
 		}
 		heads := fs.refs.Take()
 		if err := runRefHeads(h, extent.root, accounting{fs}, heads, t.transid); err != nil {
-			return fmt.Errorf("run delayed refs: %w", err)
+			return err
 		}
 		groups, err := fs.updateBlockGroups(h, extent.root)
 		if err != nil {

@@ -138,6 +138,8 @@ func runRefHead(trans ctree.Trans, extent *ctree.Root, acct extentAccounting, h 
 	}
 	s.limit, s.transid = maxExtentItemSize(env.Cache.NodeSize()), transid
 	s.skinny = env.Ctx.Incompat&format.IncompatSkinnyMetadata != 0
+	// Adds first, as the kernel runs them: a count never drops to zero
+	// (deleting the item) while references to add are still pending.
 	for _, adds := range []bool{true, false} {
 		for _, r := range h.Refs {
 			if (r.Delta > 0) == adds && r.Delta != 0 {
@@ -174,7 +176,7 @@ type extentState struct {
 	transid uint64 // generation of a new extent item
 	skinny  bool   // SKINNY_METADATA: tree blocks get METADATA_ITEMs
 
-	key   format.Key         // the extent item's key (expected, when not found)
+	key   format.Key         // the extent item's key (once found or created)
 	found bool               // the item is in the tree
 	raw   []byte             // its bytes as read
 	item  *format.ExtentItem // nil: no extent item (yet)
@@ -316,6 +318,7 @@ func (s *extentState) apply(r alloc.RefDelta) error {
 func (s *extentState) create(r alloc.RefDelta) error {
 	h := s.head
 	if h.Data {
+		s.key = format.Key{ObjectID: h.Bytenr, Type: format.ExtentItemKey, Offset: h.NumBytes}
 		s.item = &format.ExtentItem{Generation: s.transid, Flags: format.ExtentFlagData}
 		return s.changeData(r)
 	}
@@ -526,6 +529,9 @@ func (s *extentState) store(trans ctree.Trans, extent *ctree.Root, acct extentAc
 		}
 	}
 	if s.item.Refs == 0 {
+		if !s.found {
+			return nil
+		}
 		if err := ctree.DeleteItem(trans, extent, s.key); err != nil {
 			return err
 		}
