@@ -1,0 +1,14 @@
+// Package fuse serves a cowfs filesystem (package cowfs/fs) through the
+// kernel's FUSE with github.com/hanwen/go-fuse/v2: it is the only code
+// importing go-fuse. It speaks the raw protocol by inode number: a FUSE
+// node id is the btrfs inode number (the root directory, inode 256, is
+// node 1), so the adapter keeps no per-node state. Errors become errno in
+// one table (errno.go): unknown errors are EIO, never ENOSYS. A panic in a
+// handler is logged with its stack and answered with EIO; the daemon keeps
+// serving.
+//
+// The kernel's sync(2) never reaches a FUSE daemon, so a commit can be
+// forced with an ioctl on the mount's root directory (SyncIoctl; `cowfs
+// sync`), which also returns the daemon's pid so that `cowfs umount` can
+// wait for its final commit.
+package fuse

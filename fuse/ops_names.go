@@ -1,0 +1,80 @@
+package fuse
+
+import (
+	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+)
+
+func (r *raw) Lookup(_ <-chan struct{}, h *gofuse.InHeader, name string, out *gofuse.EntryOut) (st gofuse.Status) {
+	defer recovered("lookup", &st)
+	a, err := r.fs.Lookup(r.ino(h.NodeId), name)
+	return r.entry("lookup", a, err, out)
+}
+
+// Forget: node ids are inode numbers; there is nothing to forget.
+func (r *raw) Forget(nodeid, nlookup uint64) {}
+
+func (r *raw) Mknod(_ <-chan struct{}, in *gofuse.MknodIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
+	defer recovered("mknod", &st)
+	a, err := r.fs.Mknod(r.ino(in.NodeId), name, in.Mode, in.Rdev, in.Uid, in.Gid)
+	return r.entry("mknod", a, err, out)
+}
+
+func (r *raw) Mkdir(_ <-chan struct{}, in *gofuse.MkdirIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
+	defer recovered("mkdir", &st)
+	a, err := r.fs.Mkdir(r.ino(in.NodeId), name, in.Mode, in.Uid, in.Gid)
+	return r.entry("mkdir", a, err, out)
+}
+
+func (r *raw) Unlink(_ <-chan struct{}, h *gofuse.InHeader, name string) (st gofuse.Status) {
+	defer recovered("unlink", &st)
+	return errnoOf("unlink", r.fs.Unlink(r.ino(h.NodeId), name))
+}
+
+func (r *raw) Rmdir(_ <-chan struct{}, h *gofuse.InHeader, name string) (st gofuse.Status) {
+	defer recovered("rmdir", &st)
+	return errnoOf("rmdir", r.fs.Rmdir(r.ino(h.NodeId), name))
+}
+
+func (r *raw) Rename(_ <-chan struct{}, in *gofuse.RenameIn, oldName, newName string) (st gofuse.Status) {
+	defer recovered("rename", &st)
+	return errnoOf("rename", r.fs.Rename(r.ino(in.NodeId), oldName, r.ino(in.Newdir), newName, in.Flags))
+}
+
+func (r *raw) Link(_ <-chan struct{}, in *gofuse.LinkIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
+	defer recovered("link", &st)
+	a, err := r.fs.Link(r.ino(in.Oldnodeid), r.ino(in.NodeId), name)
+	return r.entry("link", a, err, out)
+}
+
+func (r *raw) Symlink(_ <-chan struct{}, h *gofuse.InHeader, target, name string, out *gofuse.EntryOut) (st gofuse.Status) {
+	defer recovered("symlink", &st)
+	a, err := r.fs.Symlink(r.ino(h.NodeId), name, target, h.Uid, h.Gid)
+	return r.entry("symlink", a, err, out)
+}
+
+func (r *raw) Readlink(_ <-chan struct{}, h *gofuse.InHeader) (out []byte, st gofuse.Status) {
+	defer recovered("readlink", &st)
+	target, err := r.fs.Readlink(r.ino(h.NodeId))
+	if err != nil {
+		return nil, errnoOf("readlink", err)
+	}
+	return []byte(target), gofuse.OK
+}
+
+func (r *raw) Create(_ <-chan struct{}, in *gofuse.CreateIn, name string, out *gofuse.CreateOut) (st gofuse.Status) {
+	defer recovered("create", &st)
+	a, err := r.fs.Create(r.ino(in.NodeId), name, in.Mode, in.Uid, in.Gid)
+	if err != nil {
+		return errnoOf("create", err)
+	}
+	if err := r.fs.OpenFile(a.Ino); err != nil {
+		return errnoOf("create", err)
+	}
+	r.fillEntry(a, &out.EntryOut)
+	return gofuse.OK
+}
+
+// Tmpfile (O_TMPFILE) is not offered.
+func (r *raw) Tmpfile(_ <-chan struct{}, _ *gofuse.CreateIn, _ *gofuse.CreateOut) gofuse.Status {
+	return notSupported()
+}
