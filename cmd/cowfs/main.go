@@ -37,7 +37,7 @@ every copy-on-write decision can be switched, counted and crash-tested.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newMkfsCmd(), newDumpSuperCmd(), newDumpTreeCmd(), newFsckCmd(), newReproCmd())
+	root.AddCommand(newMkfsCmd(), newDumpSuperCmd(), newDumpTreeCmd(), newFsckCmd(), newReproCmd(), newMountCmd(), newUmountCmd(), newSyncCmd())
 	markArgErrorsAsUsage(root)
 	return root
 }

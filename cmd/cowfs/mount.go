@@ -1,0 +1,186 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"cowfs/ctree"
+	"cowfs/fs"
+	"cowfs/fuse"
+	"cowfs/mkfs"
+	"cowfs/transaction"
+)
+
+// mountFlags are the raw flag values of `cowfs mount`.
+type mountFlags struct {
+	commitInterval                  time.Duration
+	budget, dirtyThreshold, delalloc string
+	policy, reservations             string
+	readOnly, allowOther, defPerms   bool
+	background, debug                bool
+	readyFD                          int
+}
+
+func newMountCmd() *cobra.Command {
+	var f mountFlags
+	cmd := &cobra.Command{
+		Use:   "mount [flags] IMAGE MOUNTPOINT",
+		Short: "mount a btrfs image through FUSE (foreground unless --background)",
+		Long: `mount serves the btrfs filesystem in IMAGE on MOUNTPOINT through FUSE until it
+is unmounted (cowfs umount, umount, fusermount3 -u) or the daemon gets SIGINT or
+SIGTERM; then it commits and exits. Writes reach the image at fsync, at every
+commit (--commit-interval, and cowfs sync MOUNTPOINT) and at unmount; a crash
+loses at most what came after the last commit, never the image's consistency.
+
+An image with a free-space tree (mkfs.btrfs's default) is mounted read-only:
+cowfs does not keep that tree. Permissions are passed through unchanged; with
+--default-permissions the kernel checks them from the modes.
+
+If the daemon dies or hangs, the mount answers ENOTCONN or blocks; detach it
+with "umount -l MOUNTPOINT" (or "fusermount3 -uz MOUNTPOINT"); the image holds
+the last commit.
+
+Exit status: 0 unmounted cleanly; 1 the image could not be opened or mounted,
+or the final commit failed; 2 bad usage.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return usagef("mount: want IMAGE and MOUNTPOINT, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return runMount(cmd, args[0], args[1], f) },
+	}
+	fl := cmd.Flags()
+	d := transaction.DefaultOptions()
+	fl.DurationVar(&f.commitInterval, "commit-interval", d.CommitInterval, "commit the running transaction this often (0: only on sync, fsync and unmount)")
+	fl.StringVar(&f.budget, "cache-budget", "64M", "metadata cache budget")
+	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "32M", "dirty metadata that wakes the flusher")
+	fl.StringVar(&f.delalloc, "data-buffer", "64M", "buffered file data that forces a flush (0: write through)")
+	fl.StringVar(&f.policy, "cow-policy", d.Tree.Policy.String(), "COW policy")
+	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), "strict or lenient")
+	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (FUSE allow_other)")
+	fl.BoolVar(&f.defPerms, "default-permissions", false, "let the kernel check permissions (FUSE default_permissions)")
+	fl.BoolVar(&f.background, "background", false, "detach once mounted")
+	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+	fl.IntVar(&f.readyFD, "ready-fd", 0, "internal: tell the parent on this fd once mounted")
+	_ = fl.MarkHidden("ready-fd")
+	return cmd
+}
+
+// options turns the flags into filesystem options; errors are usage errors.
+func (f mountFlags) options() (fs.Options, error) {
+	o := fs.DefaultOptions()
+	t := &o.Transaction
+	t.CommitInterval = f.commitInterval
+	if f.commitInterval == 0 {
+		t.CommitInterval = -1
+	}
+	t.ReadOnly = f.readOnly
+	var err error
+	for _, s := range []struct {
+		name, v string
+		dst     *int64
+	}{{"--cache-budget", f.budget, &t.Cache.Budget}, {"--dirty-threshold", f.dirtyThreshold, &t.Cache.DirtyThreshold},
+		{"--data-buffer", f.delalloc, &o.DirtyThreshold}} {
+		if *s.dst, err = mkfs.ParseSize(s.v); err != nil {
+			return o, usageError{fmt.Errorf("%s: %w", s.name, err)}
+		}
+	}
+	if t.Tree.Policy, err = ctree.ParsePolicy(f.policy); err != nil {
+		return o, usageError{err}
+	}
+	if t.Reservations, err = transaction.ParseReservations(f.reservations); err != nil {
+		return o, usageError{err}
+	}
+	return o, o.Validate()
+}
+
+func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
+	opts, err := f.options()
+	if err != nil {
+		return err
+	}
+	if f.background {
+		return mountInBackground()
+	}
+	filesys, err := fs.Open(image, opts)
+	if err != nil {
+		return err
+	}
+	srv, err := fuse.Mount(filesys, mnt, fuse.Options{AllowOther: f.allowOther, DefaultPermissions: f.defPerms, Debug: f.debug})
+	if err != nil {
+		return errors.Join(err, filesys.Close())
+	}
+	tellReady(f.readyFD)
+	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s)\n", image, srv.Mountpoint(), opts.Transaction)
+	go unmountOnSignal(srv)
+	srv.Wait()
+	if err := filesys.Close(); err != nil {
+		return fmt.Errorf("%s: final commit: %w", image, err)
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s unmounted, committed\n", image)
+	return nil
+}
+
+// unmountOnSignal unmounts at SIGINT or SIGTERM; a busy mount is detached
+// lazily (it goes once its last user leaves), and Wait returns then.
+func unmountOnSignal(srv *fuse.Server) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	<-ch
+	if err := srv.Unmount(); err != nil {
+		fmt.Fprintf(os.Stderr, "cowfs: unmount %s: %v; detaching lazily\n", srv.Mountpoint(), err)
+		if err := syscall.Unmount(srv.Mountpoint(), syscall.MNT_DETACH); err != nil {
+			fmt.Fprintf(os.Stderr, "cowfs: detach %s: %v\n", srv.Mountpoint(), err)
+		}
+	}
+}
+
+// tellReady writes one byte on the parent's pipe (--background).
+func tellReady(fd int) {
+	if fd <= 0 {
+		return
+	}
+	w := os.NewFile(uintptr(fd), "ready")
+	w.Write([]byte{1})
+	w.Close()
+}
+
+// mountInBackground runs this command again without --background, in its
+// own session, and returns once the child has mounted (or failed).
+func mountInBackground() error {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	args := []string{}
+	for _, a := range os.Args[1:] {
+		if a != "--background" && a != "--background=true" {
+			args = append(args, a)
+		}
+	}
+	child := exec.Command(os.Args[0], append(args, "--ready-fd=3")...)
+	child.Stdout, child.Stderr = os.Stdout, os.Stderr
+	child.ExtraFiles = []*os.File{w}
+	child.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := child.Start(); err != nil {
+		return err
+	}
+	w.Close()
+	buf := make([]byte, 1)
+	if n, _ := r.Read(buf); n == 1 {
+		return child.Process.Release()
+	}
+	if err := child.Wait(); err != nil {
+		return exitCode(1)
+	}
+	return errors.New("mount: the daemon exited before mounting")
+}
