@@ -20,7 +20,7 @@ import (
 
 // mountFlags are the raw flag values of `cowfs mount`.
 type mountFlags struct {
-	commitInterval                  time.Duration
+	commitInterval                   time.Duration
 	budget, dirtyThreshold, delalloc string
 	policy, reservations             string
 	readOnly, allowOther, defPerms   bool
