@@ -25,9 +25,9 @@ var layers = map[string]int{
 	"mkfs":        9,
 	"fsck":        9,
 	"fs":          10,
-	"fuse":        10,
-	"cmd":         11,
-	"tests":       12,
+	"fuse":        11,
+	"cmd":         12,
+	"tests":       13,
 }
 
 const module = "cowfs"
