@@ -17,11 +17,16 @@ func (r *raw) Open(_ <-chan struct{}, in *gofuse.OpenIn, out *gofuse.OpenOut) (s
 			return errnoOf("open", err)
 		}
 	}
-	return errnoOf("open", r.fs.OpenFile(ino))
+	if err := r.fs.OpenFile(ino); err != nil {
+		return errnoOf("open", err)
+	}
+	out.Fh = r.nextFh.Add(1)
+	return gofuse.OK
 }
 
 func (r *raw) Release(_ <-chan struct{}, in *gofuse.ReleaseIn) {
 	defer recovered("release", nil)
+	r.locks.release(r.ino(in.NodeId), in.Fh)
 	if err := r.fs.ReleaseFile(r.ino(in.NodeId)); err != nil {
 		errnoOf("release", err)
 	}

@@ -71,6 +71,7 @@ func (r *raw) Create(_ <-chan struct{}, in *gofuse.CreateIn, name string, out *g
 		return errnoOf("create", err)
 	}
 	r.fillEntry(a, &out.EntryOut)
+	out.Fh = r.nextFh.Add(1)
 	return gofuse.OK
 }
 

@@ -3,6 +3,7 @@ package fuse
 import (
 	"log"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -21,11 +22,14 @@ type raw struct {
 	gofuse.RawFileSystem // defaults for what cowfs does not implement
 	fs                   *fs.FS
 	// sync forces a commit (SyncIoctl); the server sets it.
-	sync func() error
+	sync  func() error
+	locks *locks
+	// nextFh numbers the opens of files, which own locks.
+	nextFh atomic.Uint64
 }
 
 func newRaw(f *fs.FS) *raw {
-	return &raw{RawFileSystem: gofuse.NewDefaultRawFileSystem(), fs: f, sync: f.Sync}
+	return &raw{RawFileSystem: gofuse.NewDefaultRawFileSystem(), fs: f, sync: f.Sync, locks: newLocks()}
 }
 
 func (r *raw) String() string { return "cowfs" }

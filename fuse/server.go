@@ -38,7 +38,7 @@ func Mount(f *fs.FS, mountpoint string, opts Options) (*Server, error) {
 	}
 	mo := &gofuse.MountOptions{
 		AllowOther: opts.AllowOther, FsName: "cowfs", Name: "cowfs", Debug: opts.Debug,
-		MaxWrite: 1 << 20, DirectMount: true,
+		MaxWrite: 1 << 20, DirectMount: true, EnableLocks: true,
 	}
 	if opts.DefaultPermissions {
 		mo.Options = append(mo.Options, "default_permissions")
