@@ -86,8 +86,10 @@ func validInodeID(id uint64) bool {
 const inodeIDRange = "6 or [256, 18446744073709551360] or 18446744073709551604"
 
 // validDataRefRoot reports whether a data backref may name root: a
-// subvolume or one of the relocation trees.
+// subvolume, one of the relocation trees, or the root tree (whose v1
+// space-cache inodes own data extents, kernel 6.18 on images of 2 GiB and
+// more without a free-space tree).
 func validDataRefRoot(root uint64) bool {
 	return format.IsSubvolumeID(root) || root == format.DataRelocTreeObjectID ||
-		root == format.TreeRelocObjectID
+		root == format.TreeRelocObjectID || root == format.RootTreeObjectID
 }

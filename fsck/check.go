@@ -11,9 +11,15 @@ type Options struct {
 	// MaxProblems stops collecting (and walking) after this many problems;
 	// 0 means no limit.
 	MaxProblems int
+	// CheckDataCsum re-reads every checksummed data sector and compares it
+	// with its EXTENT_CSUM entry (btrfs check --check-data-csum). It reads
+	// all the file data, so it is off by default.
+	CheckDataCsum bool
 }
 
-func (o Options) String() string { return fmt.Sprintf("fsck.Options{MaxProblems: %d}", o.MaxProblems) }
+func (o Options) String() string {
+	return fmt.Sprintf("fsck.Options{MaxProblems: %d, CheckDataCsum: %t}", o.MaxProblems, o.CheckDataCsum)
+}
 
 // TruncatedError reports a device smaller than the superblock says it is:
 // an image cut short, whose end (and the blocks there) is missing.
@@ -43,12 +49,16 @@ func Check(dev disk.Device, opts Options) (*Report, error) {
 // Check checks an opened image.
 func (img *Image) Check(opts Options) *Report {
 	r := &run{img: img, opts: opts, rep: &Report{}, seen: map[uint64]*seenBlock{}}
+	r.x = newXref(img, opts)
 	r.supers()
 	r.chunks()
-	for _, f := range img.WalkAll(r) {
+	faults := img.WalkAll(r)
+	for _, f := range faults {
 		r.rootItemFault(f)
 	}
+	r.x.rootFaults = len(faults)
 	r.required()
+	r.crossCheck()
 	return r.rep
 }
 
@@ -62,6 +72,8 @@ type run struct {
 	// walked holds the id of every tree whose root block was usable;
 	// dropping those skipped because their deletion has begun.
 	walked, dropping map[uint64]bool
+	// x gathers, during the walk, what the cross-reference checks need.
+	x *xref
 }
 
 // seenBlock remembers which walk first reached a block (an index in
@@ -87,11 +99,13 @@ func (r *run) full() bool { return r.opts.MaxProblems > 0 && len(r.rep.Problems)
 func (r *run) Start(t Tree) bool {
 	if t.Dropping {
 		r.markDropping(t.ID)
+		r.x.incomplete[t.ID] = true
 		r.rep.Warnings = append(r.rep.Warnings, Problem{Kind: KindMissingTree, Tree: t.ID, Block: t.Bytenr, Slot: -1,
 			Message: fmt.Sprintf("tree %s is being deleted: not checked", treeLabel(t))})
 		return false
 	}
 	r.rep.Trees = append(r.rep.Trees, TreeStats{Tree: t})
 	r.cur = len(r.rep.Trees) - 1
+	r.x.root(t)
 	return true
 }

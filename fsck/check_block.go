@@ -13,6 +13,7 @@ func (r *run) Visit(v *Visit) bool {
 		return false
 	}
 	if v.Dup {
+		r.x.incomplete[v.Tree.ID] = true
 		r.duplicate(v, "reached twice in the same tree (a cycle or a double reference)")
 		return false
 	}
@@ -30,6 +31,9 @@ func (r *run) Visit(v *Visit) bool {
 // judge reports a block's problems and counts its items; it returns whether
 // the block can be descended into.
 func (r *run) judge(v *Visit) bool {
+	if v.Err != nil || !v.Usable() {
+		r.x.unusable(v)
+	}
 	if v.Err != nil {
 		r.add(Problem{Kind: KindRead, Tree: v.Tree.ID, Block: v.Expect.Bytenr, Slot: v.Slot,
 			Message: r.where(v) + v.Err.Error(), Err: v.Err})
@@ -47,6 +51,7 @@ func (r *run) judge(v *Visit) bool {
 		r.rep.Items += n
 		r.rep.Trees[r.cur].Items += n
 	}
+	r.x.block(v)
 	return true
 }
 
@@ -57,14 +62,19 @@ func (r *run) judge(v *Visit) bool {
 func (r *run) revisit(v *Visit, s *seenBlock) bool {
 	first := r.rep.Trees[s.tree].Tree
 	if v.Slot < 0 || !shareable(first.ID) || !shareable(v.Tree.ID) {
+		r.x.incomplete[v.Tree.ID] = true
 		r.duplicate(v, fmt.Sprintf("already reached from tree %s", treeLabel(first)))
 		return false
 	}
 	r.blockProblems(v)
+	if !v.Usable() {
+		r.x.unusable(v)
+	}
 	if s.descended || !v.Usable() {
 		return false
 	}
 	s.descended = true
+	r.x.block(v)
 	return true
 }
 

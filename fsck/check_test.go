@@ -28,13 +28,16 @@ func check(t *testing.T, path string) *fsck.Report {
 	return rep
 }
 
-// requireClean fails with every problem listed.
+// requireClean fails with every problem listed, and when a family of
+// cross-reference checks was skipped.
 func requireClean(t *testing.T, rep *fsck.Report) {
 	t.Helper()
 	for _, p := range rep.Problems {
 		t.Errorf("problem: %s", p.Message)
 	}
 	require.True(t, rep.Clean(), rep.Summary())
+	require.NoError(t, rep.Err())
+	require.Empty(t, rep.Skipped, "every check should have run")
 }
 
 // requireTrees checks that every required tree was walked.
@@ -278,6 +281,7 @@ func TestCheckDroppingTree(t *testing.T) {
 	rep := check(t, img)
 	require.Len(t, rep.Warnings, 1)
 	require.Contains(t, rep.Warnings[0].Message, "CSUM_TREE is being deleted")
+	require.Contains(t, rep.Skipped, "#65, #67 (data checksums)", "the checks needing the csum tree did not run")
 	missing := problemsWith(rep, fsck.KindMissingTree, 46)
 	require.Len(t, missing, 1, "%v", rep.Problems)
 	require.Contains(t, missing[0].Message, "CSUM_TREE missing: its deletion has begun")
@@ -365,6 +369,8 @@ func TestCheckMaxProblems(t *testing.T) {
 	require.Len(t, rep.Problems, 3)
 	require.True(t, rep.Truncated)
 	require.Contains(t, rep.Summary(), "3 problems found (stopped early)")
+	require.ErrorIs(t, rep.Err(), fsck.ErrProblems)
+	require.Contains(t, rep.Err().Error(), rep.Problems[2].Message)
 }
 
 func checkErr(t *testing.T, path string) (*fsck.Report, error) {
@@ -373,4 +379,21 @@ func checkErr(t *testing.T, path string) (*fsck.Report, error) {
 	require.NoError(t, err)
 	defer dev.Close()
 	return fsck.Check(dev, fsck.Options{})
+}
+
+// BenchmarkCheck measures a whole check (walk and cross-references) of an
+// in-memory image with 1500 files and 4 KiB nodes.
+func BenchmarkCheck(b *testing.B) {
+	dir := fscktest.RootDir(b, 1500)
+	path := fscktest.Mkfs(b, 128*mib, append([]string{"-n", "4096", "--rootdir", dir}, fscktest.Minimal...)...)
+	raw, err := os.ReadFile(path)
+	require.NoError(b, err)
+	dev := disk.NewMemDevice(int64(len(raw)))
+	copy(dev.Bytes(), raw)
+	for b.Loop() {
+		rep, err := fsck.Check(dev, fsck.Options{})
+		if err != nil || !rep.Clean() {
+			b.Fatal(err, rep.Problems)
+		}
+	}
 }

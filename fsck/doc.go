@@ -15,15 +15,29 @@
 //   - that no block is reached twice, except a subvolume block shared by
 //     snapshots (a block reached twice in one tree is a cycle or a double
 //     reference);
-//   - that the trees `btrfs check` cannot do without exist (#46).
+//   - that the trees `btrfs check` cannot do without exist (#46);
+//   - the cross-reference rules of `btrfs check` (#49–#68), once the walk
+//     is over: every tree block and data extent has exactly one extent item
+//     whose refs and backrefs match what points at it (#49–#52), keys sit in
+//     their own trees (#53), chunks, block groups, dev extents and devices
+//     agree with each other and with the superblock's counters (#54–#57),
+//     the free-space tree matches the extent tree (#58), each subvolume's
+//     inodes, names, directory sizes, file extents and checksum coverage are
+//     consistent (#60–#66), checksum items lie in data extents (#67, and
+//     with Options.CheckDataCsum the data matches them), and subvolumes are
+//     linked by ROOT_REF, ROOT_BACKREF and directory entries (#68).
 //
 // A bad block is reported and skipped, and the walk goes on; nothing in the
 // image can make fsck panic. Problems are typed (Problem.Kind, and the
-// checker's rule number): callers never look at message text.
+// rule number): callers never look at message text.
 //
-// Not checked yet: the cross-reference rules #48–#68 (extent refcounts and
-// backrefs, block-group usage, chunk ↔ dev extent ↔ block group agreement,
-// inode link counts, directory sizes, checksum coverage).
+// The cross-reference checks (xref.go) read no block twice except in the
+// fs-root pass: the walk records pointers and items in compact slices,
+// which are sorted and merged afterwards. A family of checks needing a tree
+// the walk could not read whole (a damaged block, a tree being deleted) is
+// skipped (Report.Skipped) rather than flooding the report with echoes of
+// the damage already reported. docs/fsck.md lists every rule, its test,
+// and where we differ from btrfs check.
 //
 // The same opened Image, verified reader and breadth-first walker serve
 // `cowfs dump-tree`, so the dump prints exactly the blocks fsck verifies.

@@ -1,7 +1,9 @@
 package fsck
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"cowfs/disk/format"
 )
@@ -32,12 +34,38 @@ const (
 	KindRootItem
 	// KindChunk: a CHUNK_ITEM the chunk map refuses (overlap, no stripes).
 	KindChunk
+	// KindStaleRoot: a ROOT_ITEM older than a tree block of its tree (#49).
+	KindStaleRoot
+	// KindExtentRef: an extent item disagrees with the tree blocks and file
+	// extents referencing it: refs, backrefs, length, level, placement
+	// (#50–#52).
+	KindExtentRef
+	// KindMisplacedKey: an item in a tree it does not belong to (#53).
+	KindMisplacedKey
+	// KindAllocation: chunks, block groups, dev extents, device items and
+	// the byte counters do not agree (#54–#57).
+	KindAllocation
+	// KindFreeSpace: the free-space tree disagrees with the extent tree (#58).
+	KindFreeSpace
+	// KindFsTree: an inode, name or file extent of a subvolume tree breaks
+	// the fs-root rules (#60–#66).
+	KindFsTree
+	// KindCsum: a checksum item overlaps another, lies outside every data
+	// extent, or (with Options.CheckDataCsum) does not match the data (#67).
+	KindCsum
+	// KindRootRef: a subvolume's ROOT_REF, ROOT_BACKREF and directory
+	// entries disagree, or a required root has no references (#68).
+	KindRootRef
 )
 
 var kindNames = map[Kind]string{
 	KindSuper: "superblock", KindBlock: "tree block", KindRead: "read",
 	KindDuplicate: "duplicate block", KindMissingTree: "missing tree",
 	KindRootItem: "root item", KindChunk: "chunk",
+	KindStaleRoot: "stale root item", KindExtentRef: "extent reference",
+	KindMisplacedKey: "misplaced key", KindAllocation: "allocation",
+	KindFreeSpace: "free space", KindFsTree: "fs tree", KindCsum: "checksum",
+	KindRootRef: "root reference",
 }
 
 func (k Kind) String() string {
@@ -76,11 +104,16 @@ type TreeStats struct {
 // Report is the result of Check.
 type Report struct {
 	Problems []Problem
-	// Warnings are suspicious but legal states (superblock rule #11).
+	// Warnings are suspicious but legal states (superblock rule #11, and a
+	// few of the cross-reference rules).
 	Warnings []Problem
-	Blocks   int // distinct tree blocks reached
-	Items    int // items in the leaves that verified
-	Trees    []TreeStats
+	// Skipped names the families of cross-reference checks that did not run
+	// because a tree they need was not read whole (its damage is already a
+	// problem). Empty when every check ran.
+	Skipped []string
+	Blocks  int // distinct tree blocks reached
+	Items   int // items in the leaves that verified
+	Trees   []TreeStats
 	// Truncated is set when Options.MaxProblems stopped the check early.
 	Truncated bool
 }
@@ -102,4 +135,26 @@ func (r *Report) Summary() string {
 	default:
 		return s + fmt.Sprintf("%d problems found", n)
 	}
+}
+
+// ErrProblems marks the error Report.Err returns.
+var ErrProblems = errors.New("fsck found problems")
+
+// Err is nil for a clean report; otherwise an error wrapping ErrProblems
+// whose text is the summary and the first ten problems, one per line (for
+// tests: require.NoError(t, rep.Err())).
+func (r *Report) Err() error {
+	if r.Clean() {
+		return nil
+	}
+	var b strings.Builder
+	b.WriteString(r.Summary())
+	for i, p := range r.Problems {
+		if i == 10 {
+			fmt.Fprintf(&b, "\n... and %d more", len(r.Problems)-i)
+			break
+		}
+		b.WriteString("\n" + p.Message)
+	}
+	return fmt.Errorf("%w: %s", ErrProblems, b.String())
 }

@@ -15,10 +15,13 @@ func newFsckCmd() *cobra.Command {
 	var opts fsck.Options
 	cmd := &cobra.Command{
 		Use:   "fsck IMAGE",
-		Short: "check a btrfs image read-only: superblocks and every reachable tree block",
+		Short: "check a btrfs image read-only: every block, and every cross-reference btrfs check verifies",
 		Long: `fsck opens IMAGE read-only and checks every superblock copy and every tree
-block reachable from the superblock against the kernel's rules. It prints one
-line per problem, in the kernel tree-checker's wording, then a summary.
+block reachable from the superblock against the kernel's rules, then the
+cross-references btrfs check verifies (extent items and backrefs, block
+groups, chunks, dev extents, devices, free-space tree, inodes and names,
+file extents, checksums, root refs; docs/fsck.md). It prints one line per
+problem, in the kernel tree-checker's wording, then a summary.
 
 Exit status: 0 no problems, 1 problems found (or IMAGE is not a checkable
 btrfs image), 2 bad usage.`,
@@ -26,6 +29,7 @@ btrfs image), 2 bad usage.`,
 		RunE: func(cmd *cobra.Command, args []string) error { return runFsck(cmd, args[0], opts) },
 	}
 	cmd.Flags().IntVar(&opts.MaxProblems, "max-problems", 0, "stop after this many problems (0: no limit)")
+	cmd.Flags().BoolVar(&opts.CheckDataCsum, "check-data-csum", false, "also read every checksummed data sector and verify it")
 	return cmd
 }
 

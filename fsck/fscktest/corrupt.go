@@ -81,6 +81,7 @@ func Find(t testing.TB, path string, pred func(BlockRef) bool) BlockRef {
 // PatchBlock lets change edit the block at ref in the image at path. With
 // fixCsum the block's checksum is recomputed afterwards, so that only the
 // edited field is wrong; without it, the edit is also a checksum error.
+// Every copy of a DUP block gets the same edit.
 func PatchBlock(t testing.TB, path string, ref BlockRef, fixCsum bool, change func(block []byte)) {
 	t.Helper()
 	img := Open(t, path)
@@ -90,7 +91,13 @@ func PatchBlock(t testing.TB, path string, ref BlockRef, fixCsum bool, change fu
 	if fixCsum {
 		img.Super.CsumType.SetBlockCsum(block)
 	}
-	WriteAt(t, path, block, ref.Phys)
+	copies, err := img.Chunks.Copies(ref.Bytenr, uint64(img.NodeSize()))
+	if err != nil {
+		copies = []int64{ref.Phys}
+	}
+	for _, phys := range copies {
+		WriteAt(t, path, block, phys)
+	}
 }
 
 // WriteAt overwrites bytes of a file in place.

@@ -204,3 +204,71 @@ func sharedSubvolume(t testing.TB, dir string, data []byte) {
 	send := fmt.Sprintf("btrfs send -q %q | btrfs receive %q", filepath.Join(dir, "ro"), recv)
 	Run(t, "sh", "-c", send)
 }
+
+// ChurnFill is a fill for Populate that leaves the traces of churn:
+// deleted files and a deleted subvolume, a truncated file, renames across
+// directories, a file partly overwritten (two file extents sharing one disk
+// extent at different offsets), a punched hole, a preallocated extent
+// partly written (regular and prealloc pieces of one extent), and a
+// NODATASUM file.
+func ChurnFill(t testing.TB) func(dir string) {
+	return func(dir string) {
+		t.Helper()
+		data := make([]byte, 1<<20)
+		for i := range data {
+			data[i] = byte(i*7 + i>>12)
+		}
+		must(t, os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755))
+		for i := range 50 {
+			must(t, os.WriteFile(filepath.Join(dir, "a", fmt.Sprintf("f%d", i)), data[:4096*(i%5+1)], 0o644))
+		}
+		for i := 0; i < 50; i += 3 {
+			must(t, os.Remove(filepath.Join(dir, "a", fmt.Sprintf("f%d", i))))
+		}
+		must(t, os.Rename(filepath.Join(dir, "a", "f1"), filepath.Join(dir, "a", "b", "moved")))
+		must(t, os.WriteFile(filepath.Join(dir, "big"), data, 0o644))
+		must(t, os.Truncate(filepath.Join(dir, "big"), 300000))
+		must(t, os.WriteFile(filepath.Join(dir, "over"), data, 0o644))
+		Run(t, "sync")
+		overwrite(t, filepath.Join(dir, "over"), 409600, data[:8192])
+		Run(t, "fallocate", "-p", "-o", "65536", "-l", "65536", filepath.Join(dir, "over"))
+		Run(t, "fallocate", "-l", "262144", filepath.Join(dir, "pre"))
+		overwrite(t, filepath.Join(dir, "pre"), 65536, data[:4096])
+		must(t, os.WriteFile(filepath.Join(dir, "nocow"), nil, 0o644))
+		Run(t, "chattr", "+C", filepath.Join(dir, "nocow"))
+		overwrite(t, filepath.Join(dir, "nocow"), 0, data[:20000])
+		Run(t, "btrfs", "subvolume", "create", filepath.Join(dir, "gone"))
+		must(t, os.WriteFile(filepath.Join(dir, "gone", "x"), data[:5000], 0o644))
+		Run(t, "sync")
+		Run(t, "btrfs", "subvolume", "delete", filepath.Join(dir, "gone"))
+	}
+}
+
+func overwrite(t testing.TB, path string, off int64, p []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	must(t, err)
+	defer f.Close()
+	_, err = f.WriteAt(p, off)
+	must(t, err)
+}
+
+// CopyMounted mounts img, runs fill, commits (sync), and copies the image
+// while it is still mounted; then calls the function fill returned (to
+// close what it kept open) and unmounts. The copy is the committed state of
+// a live filesystem: with an inode open but unlinked it holds an orphan
+// item and nlink 0.
+func CopyMounted(t testing.TB, img string, fill func(dir string) func()) string {
+	t.Helper()
+	NeedMount(t)
+	dir := t.TempDir()
+	Run(t, "mount", "-o", "loop", img, dir)
+	after := fill(dir)
+	Run(t, "sync")
+	cp := Copy(t, img)
+	if after != nil {
+		after()
+	}
+	Run(t, "umount", dir)
+	return cp
+}
