@@ -76,6 +76,41 @@ type Options struct {
 	FlushInterval time.Duration
 	// Order is the writeback order of reclaim and the flusher.
 	Order WritebackOrder
+	// WritebackDepth is how many runs of adjacent blocks one writeback call
+	// (WriteDirty, FlushAll, a reclaim or flusher batch) writes at once,
+	// each from a goroutine of its own: the device writes in flight (two
+	// per run on a DUP chunk, one after the other). 1 writes on the
+	// caller's goroutine, one run after the other. 0 means
+	// DefaultWritebackDepth.
+	WritebackDepth int
+	// WritebackMaxIO is the largest device write of a run of adjacent
+	// blocks merged together, in bytes: at least one node. 0 means
+	// DefaultWritebackMaxIO.
+	WritebackMaxIO int64
+}
+
+// Writeback I/O defaults and limits.
+const (
+	DefaultWritebackDepth = 32
+	DefaultWritebackMaxIO = 1 << 20
+	MaxWritebackDepth     = 1024
+	MaxWritebackMaxIO     = 64 << 20
+)
+
+// writebackDepth is WritebackDepth with its default applied.
+func (o Options) writebackDepth() int {
+	if o.WritebackDepth == 0 {
+		return DefaultWritebackDepth
+	}
+	return o.WritebackDepth
+}
+
+// writebackMaxIO is WritebackMaxIO with its default applied.
+func (o Options) writebackMaxIO() int64 {
+	if o.WritebackMaxIO == 0 {
+		return DefaultWritebackMaxIO
+	}
+	return o.WritebackMaxIO
 }
 
 // MinBudgetNodes is the smallest budget Validate accepts, in nodes.
@@ -85,9 +120,11 @@ const MinBudgetNodes = 4
 var ErrInvalidOptions = errors.New("invalid cache option")
 
 // DefaultOptions: a 64 MiB budget, a 32 MiB dirty threshold, a 1 s flusher
-// period, address order.
+// period, address order, DefaultWritebackDepth writes of up to
+// DefaultWritebackMaxIO in flight.
 func DefaultOptions() Options {
-	return Options{Budget: 64 << 20, DirtyThreshold: 32 << 20, FlushInterval: time.Second}
+	return Options{Budget: 64 << 20, DirtyThreshold: 32 << 20, FlushInterval: time.Second,
+		WritebackDepth: DefaultWritebackDepth, WritebackMaxIO: DefaultWritebackMaxIO}
 }
 
 // Validate checks the options for a filesystem with the given node size.
@@ -106,6 +143,20 @@ func (o Options) Validate(nodesize uint32) error {
 	case o.Order != OrderAddress && o.Order != OrderLRU:
 		return invalid("unknown writeback order %d", int(o.Order))
 	}
+	return o.validateWritebackIO(nodesize)
+}
+
+func (o Options) validateWritebackIO(nodesize uint32) error {
+	switch {
+	case o.WritebackDepth < 0 || o.WritebackDepth > MaxWritebackDepth:
+		return invalid("writeback depth %d outside [1, %d] (0 is the default, %d)",
+			o.WritebackDepth, MaxWritebackDepth, DefaultWritebackDepth)
+	case o.WritebackMaxIO < 0 || o.WritebackMaxIO > MaxWritebackMaxIO:
+		return invalid("writeback max I/O %s outside [one node, %s] (0 is the default, %s)",
+			formatSize(o.WritebackMaxIO), formatSize(MaxWritebackMaxIO), formatSize(DefaultWritebackMaxIO))
+	case o.WritebackMaxIO != 0 && o.WritebackMaxIO < int64(nodesize):
+		return invalid("writeback max I/O %s is below one node (%d bytes)", formatSize(o.WritebackMaxIO), nodesize)
+	}
 	return nil
 }
 
@@ -113,11 +164,13 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
 }
 
-// String prints the options on one line, e.g.
-// "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address".
+// String prints the options on one line, defaults applied, e.g.
+// "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address
+// writeback-depth=32 writeback-max-io=1MiB".
 func (o Options) String() string {
-	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s",
-		formatSize(o.Budget), formatSize(o.DirtyThreshold), o.FlushInterval, o.Order)
+	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s writeback-depth=%d writeback-max-io=%s",
+		formatSize(o.Budget), formatSize(o.DirtyThreshold), o.FlushInterval, o.Order,
+		o.writebackDepth(), formatSize(o.writebackMaxIO()))
 }
 
 // formatSize prints n exactly, in the largest binary unit dividing it.

@@ -15,7 +15,8 @@ func TestDefaultOptions(t *testing.T) {
 	o := DefaultOptions()
 	require.NoError(t, o.Validate(16384))
 	require.NoError(t, o.Validate(65536))
-	require.Equal(t, "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address", o.String())
+	require.Equal(t, "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address "+
+		"writeback-depth=32 writeback-max-io=1MiB", o.String())
 }
 
 func TestOptionsValidate(t *testing.T) {
@@ -28,6 +29,11 @@ func TestOptionsValidate(t *testing.T) {
 		{"zero threshold", func(o *Options) { o.DirtyThreshold = 0 }, "dirty threshold 0B is below one node"},
 		{"negative interval", func(o *Options) { o.FlushInterval = -time.Second }, "flush interval -1s is negative"},
 		{"bad order", func(o *Options) { o.Order = 7 }, "unknown writeback order 7"},
+		{"negative depth", func(o *Options) { o.WritebackDepth = -1 }, "writeback depth -1 outside [1, 1024]"},
+		{"deep", func(o *Options) { o.WritebackDepth = 1025 }, "writeback depth 1025 outside [1, 1024]"},
+		{"negative max I/O", func(o *Options) { o.WritebackMaxIO = -1 }, "writeback max I/O -1B outside"},
+		{"huge max I/O", func(o *Options) { o.WritebackMaxIO = 128 << 20 }, "writeback max I/O 128MiB outside [one node, 64MiB]"},
+		{"max I/O below a node", func(o *Options) { o.WritebackMaxIO = 8192 }, "writeback max I/O 8KiB is below one node"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := DefaultOptions()
@@ -40,11 +46,18 @@ func TestOptionsValidate(t *testing.T) {
 	}
 	o := Options{Budget: 4 * 16384, DirtyThreshold: math.MaxInt64}
 	require.NoError(t, o.Validate(16384), "the smallest budget and a disabled flusher are valid")
+	o.WritebackDepth, o.WritebackMaxIO = 1, 16384
+	require.NoError(t, o.Validate(16384), "one write of one node at a time is valid")
+	o.WritebackDepth, o.WritebackMaxIO = MaxWritebackDepth, MaxWritebackMaxIO
+	require.NoError(t, o.Validate(16384))
 }
 
 func TestOptionsString(t *testing.T) {
 	o := Options{Budget: 5 << 30, DirtyThreshold: 48 << 10, FlushInterval: 0, Order: OrderLRU}
-	require.Equal(t, "budget=5GiB dirty-threshold=48KiB flush-interval=0s order=lru", o.String())
+	require.Equal(t, "budget=5GiB dirty-threshold=48KiB flush-interval=0s order=lru "+
+		"writeback-depth=32 writeback-max-io=1MiB", o.String(), "zero means the defaults")
+	o.WritebackDepth, o.WritebackMaxIO = 1, 64<<10
+	require.True(t, strings.HasSuffix(o.String(), " writeback-depth=1 writeback-max-io=64KiB"))
 	o.Budget = 100000
 	require.True(t, strings.HasPrefix(o.String(), "budget=100000B "))
 }

@@ -4,15 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/ncw/directio"
 
 	"cowfs/checker"
 	"cowfs/disk"
 )
-
-// maxRunBytes bounds one merged write.
-const maxRunBytes = 1 << 20
 
 // WriteDirty writes those of ebs that are still dirty, for a commit or an
 // fsync: sorted by address, adjacent blocks merged into one device write,
@@ -43,21 +41,25 @@ func (c *Cache) FlushAll(cause Cause) error {
 }
 
 // writeBack is the one writeback function: every path (reclaim, flusher,
-// commit, fsync) goes through it. It sorts ebs by address, writes each
-// dirty one through the steps of the package doc, merges runs of adjacent
-// blocks into one write per copy, and reports failures after every lock is
+// commit, fsync) goes through it. It sorts ebs by address, takes and
+// prepares each dirty one through the steps of the package doc, merges runs
+// of adjacent blocks into one write per copy (at most Options.WritebackMaxIO
+// bytes), writes up to Options.WritebackDepth of those runs at once, and
+// reports failures once every write has completed and every lock is
 // released. blocking selects a blocking lock (commit, fsync) or a try-lock
 // (reclaim, threshold) for the first buffer of a run; later buffers of a run
-// are always try-locked, so it never waits while holding a lock.
+// are always try-locked, so it never waits for a lock while holding one.
 func (c *Cache) writeBack(ebs []*ExtentBuffer, cause Cause, blocking bool) error {
 	if cause < 0 || cause >= NumCauses {
 		return fmt.Errorf("cache: writeback with unknown cause %d", int(cause))
 	}
-	b := &batch{c: c, cause: cause, blocking: blocking}
+	b := c.newBatch(cause, blocking)
 	for _, eb := range sortedUnique(ebs) {
 		b.add(eb)
 	}
 	b.submit()
+	b.wait()
+	b.sortFailures()
 	b.notify()
 	return b.err()
 }
@@ -76,14 +78,38 @@ func sortedUnique(ebs []*ExtentBuffer) []*ExtentBuffer {
 }
 
 // batch is one writeBack call: the run being built (locked, prepared
-// buffers of adjacent addresses) and the failures to report.
+// buffers of adjacent addresses), the runs being written, and the failures
+// to report.
+//
+// A run, once submitted, belongs to the goroutine writing it: that
+// goroutine ends the writeback of its buffers and unlocks them (a
+// sync.RWMutex may be unlocked by another goroutine than the one that
+// locked it). The batch waits for every run before it reports anything.
 type batch struct {
 	c        *Cache
 	cause    Cause
 	blocking bool
+	maxNodes int // blocks per merged write
 	run      []pending
-	failures []failure
 	blocked  int // pinned buffers skipped
+
+	// slots holds a token per run being written, WritebackDepth at most;
+	// nil for a depth of 1, where runs are written on the caller's
+	// goroutine one after the other.
+	slots    chan struct{}
+	inflight sync.WaitGroup
+
+	mu       sync.Mutex // guards failures: runs finish concurrently
+	failures []failure
+}
+
+func (c *Cache) newBatch(cause Cause, blocking bool) *batch {
+	b := &batch{c: c, cause: cause, blocking: blocking,
+		maxNodes: max(1, int(c.opts.writebackMaxIO()/c.nodesize))}
+	if d := c.opts.writebackDepth(); d > 1 {
+		b.slots = make(chan struct{}, d)
+	}
+	return b
 }
 
 // pending is a locked buffer, ready to write, and where its copies go.
@@ -98,14 +124,17 @@ type failure struct {
 	notify bool // not yet reported through OnWriteError
 }
 
-// add locks eb and appends it to the run, or starts a new run.
+// add locks eb and appends it to the run, or starts a new run. Before
+// waiting for a lock it submits the run and waits for every write in
+// flight, so no buffer of the batch is locked while it waits.
 func (b *batch) add(eb *ExtentBuffer) {
 	if !eb.TryLock() {
-		b.submit() // never wait for a lock while holding others
+		b.submit()
 		if !b.blocking {
 			b.c.stats.lockedSkips.Add(1)
 			return
 		}
+		b.wait()
 		eb.Lock()
 	}
 	p, ok := b.prepare(eb)
@@ -118,12 +147,13 @@ func (b *batch) add(eb *ExtentBuffer) {
 	b.run = append(b.run, p)
 }
 
-// extends reports whether p continues the run on every copy.
+// extends reports whether p continues the run on every copy, within the
+// largest merged write.
 func (b *batch) extends(p pending) bool {
 	last := b.run[len(b.run)-1]
 	ns := b.c.nodesize
 	if p.eb.Bytenr != last.eb.Bytenr+uint64(ns) || len(p.copies) != len(last.copies) ||
-		int64(len(b.run)+1)*ns > maxRunBytes {
+		len(b.run) >= b.maxNodes {
 		return false
 	}
 	for i, off := range p.copies {
@@ -149,7 +179,7 @@ func (b *batch) prepare(eb *ExtentBuffer) (pending, bool) {
 		failed := eb.Has(WriteErr)
 		eb.Unlock()
 		if failed && b.blocking {
-			b.failures = append(b.failures, failure{eb: eb, err: fmt.Errorf("block %d: %w", eb.Bytenr, ErrWriteFailed)})
+			b.fail(failure{eb: eb, err: fmt.Errorf("block %d: %w", eb.Bytenr, ErrWriteFailed)})
 		}
 		return pending{}, false
 	}
@@ -191,17 +221,39 @@ func (c *Cache) reportBug(eb *ExtentBuffer, cause Cause, err error) {
 		cause, eb.Bytenr, eb.DirtyTransid(), err)
 }
 
-// submit writes the run: one device write per copy, from the buffer itself
-// or, for a merged run, from an aligned staging copy. Then it ends every
-// buffer's writeback and unlocks it.
+// submit hands the run to a writer: with a depth of 1 the caller writes
+// it at once; otherwise a new goroutine does, once fewer than
+// WritebackDepth runs are being written. Waiting for a slot waits for a
+// write to complete, which needs no lock.
 func (b *batch) submit() {
 	run := b.run
 	b.run = nil
 	if len(run) == 0 {
 		return
 	}
+	if b.slots == nil {
+		b.write(run)
+		return
+	}
+	b.slots <- struct{}{}
+	b.inflight.Add(1)
+	go func() {
+		defer b.inflight.Done()
+		defer func() { <-b.slots }()
+		b.write(run)
+	}()
+}
+
+// wait returns when every submitted run is written and unlocked.
+func (b *batch) wait() { b.inflight.Wait() }
+
+// write writes a run: one device write per copy, from the buffer itself
+// or, for a merged run, from an aligned staging copy. Then it ends every
+// buffer's writeback and unlocks it.
+func (b *batch) write(run []pending) {
 	c := b.c
-	buf := runBytes(run, c.nodesize)
+	buf, put := runBytes(run, c.nodesize, b.maxNodes)
+	defer put()
 	var ioErr error
 	for _, off := range run[0].copies {
 		c.stats.writeIOs.Add(1)
@@ -221,16 +273,33 @@ func (b *batch) submit() {
 	}
 }
 
-// runBytes returns the bytes of a run: the buffer itself for one block.
-func runBytes(run []pending, nodesize int64) []byte {
+// runBytes returns the bytes of a run — the buffer itself for one block, a
+// staging copy from stagingPool for more — and the function that gives the
+// staging copy back.
+func runBytes(run []pending, nodesize int64, maxNodes int) ([]byte, func()) {
 	if len(run) == 1 {
-		return run[0].eb.data
+		return run[0].eb.data, func() {}
 	}
-	buf := directio.AlignedBlock(len(run) * int(nodesize))
+	sp := getStaging(int64(maxNodes) * nodesize)
+	buf := (*sp)[:int64(len(run))*nodesize]
 	for i, p := range run {
 		copy(buf[int64(i)*nodesize:], p.eb.data)
 	}
-	return buf
+	return buf, func() { stagingPool.Put(sp) }
+}
+
+// stagingPool holds aligned staging buffers for merged writes, so a
+// writeback reuses memory already faulted in instead of allocating a
+// buffer per run.
+var stagingPool sync.Pool // of *[]byte
+
+// getStaging returns an aligned buffer of at least n bytes.
+func getStaging(n int64) *[]byte {
+	if sp, ok := stagingPool.Get().(*[]byte); ok && int64(len(*sp)) >= n {
+		return sp
+	}
+	buf := directio.AlignedBlock(int(n))
+	return &buf
 }
 
 // finish ends eb's writeback: WRITE_ERR on failure, WRITEBACK cleared, lock
@@ -239,10 +308,24 @@ func (b *batch) finish(eb *ExtentBuffer, err error) {
 	if err != nil {
 		eb.set(WriteErr)
 		b.c.stats.writeErrors.Add(1)
-		b.failures = append(b.failures, failure{eb: eb, err: err, notify: true})
+		b.fail(failure{eb: eb, err: err, notify: true})
 	}
 	eb.clear(Writeback)
 	eb.Unlock()
+}
+
+// fail records a failure; runs finish concurrently.
+func (b *batch) fail(f failure) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failures = append(b.failures, f)
+}
+
+// sortFailures puts failures in address order, whatever order the writes
+// completed in, so reports are the same from one run to the next. It runs
+// after wait.
+func (b *batch) sortFailures() {
+	slices.SortStableFunc(b.failures, func(x, y failure) int { return cmp.Compare(x.eb.Bytenr, y.eb.Bytenr) })
 }
 
 // notify calls OnWriteError for each new failure.

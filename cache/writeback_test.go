@@ -4,19 +4,32 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"cowfs/checker"
+	"cowfs/disk"
 	"cowfs/disk/format"
 )
 
 func TestWriteDirtySortsAndMerges(t *testing.T) {
+	for _, depth := range []int{1, DefaultWritebackDepth} {
+		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) { testWriteDirtySortsAndMerges(t, depth) })
+	}
+}
+
+// testWriteDirtySortsAndMerges: with a depth of 1 the runs are written in
+// address order; deeper, they are the same writes in any order.
+func testWriteDirtySortsAndMerges(t *testing.T, depth int) {
 	im := memImage(t)
 	rec := &recDevice{Device: im.dev}
-	c, _ := im.open(t, rec, im.testOptions(64))
+	opts := im.testOptions(64)
+	opts.WritebackDepth = depth
+	c, _ := im.open(t, rec, opts)
 	idx := []int{0, 1, 2, 4, 5, 7}
 	var ebs []*ExtentBuffer
 	for _, i := range idx {
@@ -31,7 +44,12 @@ func TestWriteDirtySortsAndMerges(t *testing.T) {
 
 	ns := int(im.ns)
 	phys := func(i int) int64 { off, _ := im.cmap.Physical(im.free(i), im.ns); return off }
-	require.Equal(t, []write{{phys(0), 3 * ns}, {phys(4), 2 * ns}, {phys(7), ns}}, rec.recorded())
+	want := []write{{phys(0), 3 * ns}, {phys(4), 2 * ns}, {phys(7), ns}}
+	if depth == 1 {
+		require.Equal(t, want, rec.recorded())
+	} else {
+		require.ElementsMatch(t, want, rec.recorded())
+	}
 	for _, i := range idx {
 		b := im.requireWritten(t, im.free(i))
 		require.Equal(t, im.free(i), format.Header(b).Bytenr())
@@ -67,6 +85,15 @@ func TestWriteDirtyNeverWaitsHoldingALock(t *testing.T) {
 	go func() { done <- c.WriteDirty(ebs, CauseCommit) }()
 	require.Eventually(t, func() bool { return len(rec.recorded()) == 1 }, 5*time.Second, time.Millisecond,
 		"blocks 0-1 are written before waiting for block 2")
+	for _, eb := range ebs[:2] {
+		require.Eventually(t, func() bool {
+			if !eb.TryLock() {
+				return false
+			}
+			eb.Unlock()
+			return true
+		}, 5*time.Second, time.Millisecond, "block %d is unlocked while block 2 is waited for", eb.Bytenr)
+	}
 	select {
 	case <-done:
 		t.Fatal("WriteDirty returned while block 2 was locked")
@@ -255,4 +282,169 @@ func TestWritebackStateDuringIO(t *testing.T) {
 	eb.Unlock()
 	require.Equal(t, uint64(1), c.Stats().Writebacks[CauseFsync])
 	require.ErrorContains(t, c.WriteDirty(nil, Cause(9)), "unknown cause 9")
+}
+
+// gateDevice holds every metadata write until release is closed, counting
+// the writes in flight.
+type gateDevice struct {
+	recDevice
+	release  chan struct{}
+	inflight atomic.Int32
+	most     atomic.Int32 // the most writes in flight at once
+}
+
+func (d *gateDevice) WriteAt(p []byte, off int64, k disk.Kind) error {
+	n := d.inflight.Add(1)
+	for {
+		m := d.most.Load()
+		if n <= m || d.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	<-d.release
+	defer d.inflight.Add(-1)
+	return d.recDevice.WriteAt(p, off, k)
+}
+
+// TestWritebackDepthBoundsWritesInFlight: runs are written concurrently,
+// never more than WritebackDepth at once, and WriteDirty returns only when
+// every one has completed.
+func TestWritebackDepthBoundsWritesInFlight(t *testing.T) {
+	im := memImage(t)
+	gate := &gateDevice{recDevice: recDevice{Device: im.dev}, release: make(chan struct{})}
+	opts := im.testOptions(64)
+	opts.WritebackDepth = 3
+	c, _ := im.open(t, gate, opts)
+	var ebs []*ExtentBuffer
+	for i := range 8 { // every other block: 8 runs of one block
+		eb := im.newLeaf(t, c, im.free(2*i), 2)
+		defer c.Release(eb)
+		ebs = append(ebs, eb)
+	}
+	done := make(chan error)
+	go func() { done <- c.WriteDirty(ebs, CauseCommit) }()
+	require.Eventually(t, func() bool { return gate.inflight.Load() == 3 }, 5*time.Second, time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("WriteDirty returned with writes in flight: %v", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	require.Equal(t, int32(3), gate.inflight.Load(), "no fourth write while three are in flight")
+	close(gate.release)
+	require.NoError(t, <-done)
+	require.Equal(t, int32(3), gate.most.Load())
+	require.Zero(t, gate.inflight.Load())
+	require.Len(t, gate.recorded(), 8)
+	for _, eb := range ebs {
+		require.False(t, eb.Has(Dirty|Writeback|WriteErr))
+		im.requireWritten(t, eb.Bytenr)
+	}
+}
+
+// TestWritebackMaxIOSplitsRuns: a run of adjacent blocks is cut into
+// writes of at most WritebackMaxIO bytes.
+func TestWritebackMaxIOSplitsRuns(t *testing.T) {
+	im := memImage(t)
+	rec := &recDevice{Device: im.dev}
+	opts := im.testOptions(64)
+	opts.WritebackDepth = 1
+	opts.WritebackMaxIO = 2*int64(im.ns) + 100 // two nodes and change: two nodes
+	c, _ := im.open(t, rec, opts)
+	var ebs []*ExtentBuffer
+	for i := range 5 {
+		eb := im.newLeaf(t, c, im.free(i), 2)
+		defer c.Release(eb)
+		ebs = append(ebs, eb)
+	}
+	require.NoError(t, c.WriteDirty(ebs, CauseCommit))
+	ns := int(im.ns)
+	phys0, _ := im.cmap.Physical(im.free(0), im.ns)
+	require.Equal(t, []write{{phys0, 2 * ns}, {phys0 + int64(2*ns), 2 * ns}, {phys0 + int64(4*ns), ns}},
+		rec.recorded())
+	for i := range 5 {
+		im.requireWritten(t, im.free(i))
+	}
+}
+
+// TestConcurrentWriteErrorsReportedInAddressOrder: of runs written
+// concurrently, the failed ones get WRITE_ERR, the others are written, and
+// failures reach OnWriteError and the error lowest address first.
+func TestConcurrentWriteErrorsReportedInAddressOrder(t *testing.T) {
+	im := memImage(t)
+	rec := &recDevice{Device: im.dev}
+	bad := map[int64]bool{}
+	for _, i := range []int{6, 2} {
+		off, _ := im.cmap.Physical(im.free(2*i), im.ns)
+		bad[off] = true
+	}
+	rec.setFail(func(off int64) bool { return bad[off] })
+	opts := im.testOptions(64)
+	opts.WritebackDepth = 4
+	c, _ := im.open(t, rec, opts)
+	errs := &errRecorder{}
+	c.OnWriteError(errs.record)
+	var ebs []*ExtentBuffer
+	for i := range 8 {
+		eb := im.newLeaf(t, c, im.free(2*i), 2)
+		defer c.Release(eb)
+		ebs = append(ebs, eb)
+	}
+	err := c.WriteDirty(ebs, CauseCommit)
+	require.ErrorIs(t, err, errInjected)
+	require.Contains(t, err.Error(), fmt.Sprintf("2 buffers failed, first: block %d:", ebs[2].Bytenr))
+	got, es := errs.calls()
+	require.Equal(t, []*ExtentBuffer{ebs[2], ebs[6]}, got)
+	require.Len(t, es, 2)
+	for i, eb := range ebs {
+		failed := i == 2 || i == 6
+		require.Equal(t, failed, eb.Has(WriteErr), "block %d", i)
+		require.False(t, eb.Has(Dirty|Writeback))
+		if !failed {
+			im.requireWritten(t, eb.Bytenr)
+		}
+	}
+	require.Equal(t, uint64(2), c.Stats().WriteErrors)
+	require.Equal(t, uint64(8), c.Stats().WriteIOs)
+	require.ErrorIs(t, c.Close(), ErrUnwritten)
+	rec.setFail(nil)
+	require.NoError(t, c.FlushAll(CauseCommit), "nothing dirty: failed buffers are not rewritten unasked")
+}
+
+// TestWriteDirtyDeviceCrash: power is lost in the middle of a commit's
+// writeback. The blocks written before stay on disk, every later one gets
+// WRITE_ERR and reaches OnWriteError, and the error is an EIO.
+func TestWriteDirtyDeviceCrash(t *testing.T) {
+	im := memImage(t)
+	faults := disk.NewFaultDevice(im.dev)
+	opts := im.testOptions(64)
+	opts.WritebackDepth = 4
+	c, _ := im.open(t, faults, opts)
+	errs := &errRecorder{}
+	c.OnWriteError(errs.record)
+	var ebs []*ExtentBuffer
+	for i := range 8 { // every other block: 8 writes
+		eb := im.newLeaf(t, c, im.free(2*i), 2)
+		defer c.Release(eb)
+		ebs = append(ebs, eb)
+	}
+	faults.CrashAfterWrites(3)
+	err := c.WriteDirty(ebs, CauseCommit)
+	require.ErrorIs(t, err, syscall.EIO)
+	require.ErrorIs(t, err, disk.ErrInjected)
+	require.True(t, faults.Crashed())
+	failed, _ := errs.calls()
+	require.Len(t, failed, 5)
+	written := 0
+	for _, eb := range ebs {
+		require.False(t, eb.Has(Dirty|Writeback))
+		if eb.Has(WriteErr) {
+			require.Contains(t, failed, eb)
+			require.False(t, format.Header(im.onDisk(t, eb.Bytenr)).Written(), "block %d reached the disk", eb.Bytenr)
+			continue
+		}
+		im.requireWritten(t, eb.Bytenr)
+		written++
+	}
+	require.Equal(t, 3, written)
+	require.ErrorIs(t, c.Close(), ErrUnwritten)
 }
