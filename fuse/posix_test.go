@@ -81,7 +81,7 @@ func checkImage(t *testing.T, img string) {
 		fmt.Fprintln(os.Stderr, "SKIP: btrfs-progs not installed — btrfs check not run")
 		return
 	}
-	out, err := exec.Command("btrfs", "check", "--check-data-csum", img).CombinedOutput()
+	out, err := exec.Command("btrfs", "check", "--force", "--check-data-csum", img).CombinedOutput()
 	require.NoError(t, err, "btrfs check:\n%s", out)
 	require.True(t, strings.Contains(string(out), "no error found"), "%s", out)
 }

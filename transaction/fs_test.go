@@ -57,10 +57,10 @@ func btrfsCheck(t *testing.T, path string) {
 		fmt.Fprintln(os.Stderr, "SKIP: btrfs-progs not installed — btrfs check not run")
 		return
 	}
-	out, err := exec.Command("btrfs", "check", path).CombinedOutput()
+	out, err := exec.Command("btrfs", "check", "--force", path).CombinedOutput()
 	require.NoError(t, err, "btrfs check %s:\n%s", path, out)
 	require.Contains(t, string(out), "no error found")
-	out, err = exec.Command("btrfs", "check", "--mode=lowmem", path).CombinedOutput()
+	out, err = exec.Command("btrfs", "check", "--force", "--mode=lowmem", path).CombinedOutput()
 	require.NoError(t, err, "btrfs check --mode=lowmem %s:\n%s", path, out)
 	require.False(t, strings.Contains(string(out), "ERROR"), "%s", out)
 }
