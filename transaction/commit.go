@@ -17,9 +17,10 @@ const maxCommitRounds = 1000
 //
 //  1. hold new handles back and wait for the running ones to end;
 //  2. to a fixed point: insert the items of new chunks, run the delayed
-//     refs into the extent tree, rewrite changed BLOCK_GROUP_ITEMs and
-//     ROOT_ITEMs (each step COWs extent-, root- or chunk-tree blocks and
-//     so queues more refs);
+//     refs into the extent tree, rewrite changed BLOCK_GROUP_ITEMs, delete
+//     the checksums of freed data extents, rewrite ROOT_ITEMs (each step
+//     COWs extent-, csum-, root- or chunk-tree blocks and so queues more
+//     refs);
 //  3. write the dirty set, sorted by address, and flush;
 //  4. write the superblock (primary durably, mirrors, flush), its
 //     backup-root slot rotated;
@@ -124,11 +125,15 @@ func (fs *FS) runToFixedPoint(t *Transaction, h *Handle) error {
 		if err != nil {
 			return err
 		}
+		csums, err := fs.dropFreedCsums(t, h)
+		if err != nil {
+			return err
+		}
 		roots, err := fs.updateRootItems(h)
 		if err != nil {
 			return err
 		}
-		if chunks == 0 && len(heads) == 0 && groups == 0 && !roots && fs.refs.Len() == 0 {
+		if chunks == 0 && len(heads) == 0 && csums == 0 && groups == 0 && !roots && fs.refs.Len() == 0 {
 			fs.stats.commitRounds.Add(uint64(round + 1))
 			return nil
 		}

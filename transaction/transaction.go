@@ -30,7 +30,13 @@ type Transaction struct {
 		unreserve   []alloc.Range
 		sysChunks   bool // a SYSTEM chunk was added: rewrite sys_chunk_array
 		createdTree bool
+		// dropCsums: data extents whose extent item the delayed-ref
+		// runner deleted; the commit deletes their checksums (csum.go).
+		dropCsums []alloc.Range
 	}
+	// csumMu serializes the edits of the csum tree (csum.go), which read
+	// neighbouring items before changing them.
+	csumMu sync.Mutex
 }
 
 // freshExtent is an extent allocated by the running transaction whose
@@ -89,6 +95,12 @@ func (ac accounting) ExtentInserted(bytenr, numBytes uint64, data bool) {
 }
 
 func (ac accounting) ExtentDeleted(bytenr, numBytes uint64, data bool) {
+	if data {
+		t := ac.fs.current()
+		t.mu.Lock()
+		t.mu.dropCsums = append(t.mu.dropCsums, alloc.Range{Start: bytenr, Len: numBytes})
+		t.mu.Unlock()
+	}
 	if err := ac.fs.alloc.UsedToPinned(bytenr, numBytes); err != nil {
 		ac.fs.noteAccountingError(err)
 	}
