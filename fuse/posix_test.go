@@ -3,10 +3,8 @@ package fuse
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 
 	"github.com/hanwen/go-fuse/v2/posixtest"
@@ -14,7 +12,7 @@ import (
 
 	"cowfs/disk"
 	"cowfs/fs"
-	"cowfs/fsck"
+	"cowfs/fsck/fscktest"
 	"cowfs/mkfs"
 )
 
@@ -66,25 +64,7 @@ func mounted(t *testing.T) (mnt string, f *fs.FS) {
 	return mnt, f
 }
 
-func checkImage(t *testing.T, img string) {
-	t.Helper()
-	dev, err := disk.OpenFile(img, disk.FileOptions{ReadOnly: true})
-	require.NoError(t, err)
-	rep, err := fsck.Check(dev, fsck.Options{})
-	dev.Close()
-	require.NoError(t, err)
-	require.True(t, rep.Clean(), "cowfs fsck:\n%s", rep.Summary())
-	if _, err := exec.LookPath("btrfs"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("btrfs-progs missing (CI is set: the oracles must run)")
-		}
-		fmt.Fprintln(os.Stderr, "SKIP: btrfs-progs not installed — btrfs check not run")
-		return
-	}
-	out, err := exec.Command("btrfs", "check", "--force", "--check-data-csum", img).CombinedOutput()
-	require.NoError(t, err, "btrfs check:\n%s", out)
-	require.True(t, strings.Contains(string(out), "no error found"), "%s", out)
-}
+func checkImage(t *testing.T, img string) { fscktest.RequireClean(t, img) }
 
 // TestPosix runs go-fuse's posixtest suite against a cowfs mount, each
 // test on a fresh image.

@@ -3,9 +3,7 @@ package transaction
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,6 +11,7 @@ import (
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
+	"cowfs/fsck/fscktest"
 	"cowfs/mkfs"
 )
 
@@ -38,31 +37,12 @@ func fsImageNodes(t *testing.T, size int64, nodesize uint32) string {
 	return path
 }
 
-// requireCleanImage runs our fsck and btrfs check (when installed) on path.
+// requireCleanImage runs our fsck and btrfs check on path.
 func requireCleanImage(t *testing.T, path string) {
 	t.Helper()
-	if t.Failed() {
-		return
+	if !t.Failed() {
+		fscktest.RequireClean(t, path)
 	}
-	ourFsck(t, path)
-	btrfsCheck(t, path)
-}
-
-func btrfsCheck(t *testing.T, path string) {
-	t.Helper()
-	if _, err := exec.LookPath("btrfs"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("btrfs-progs not installed (CI is set: the oracles must run)")
-		}
-		fmt.Fprintln(os.Stderr, "SKIP: btrfs-progs not installed — btrfs check not run")
-		return
-	}
-	out, err := exec.Command("btrfs", "check", "--force", path).CombinedOutput()
-	require.NoError(t, err, "btrfs check %s:\n%s", path, out)
-	require.Contains(t, string(out), "no error found")
-	out, err = exec.Command("btrfs", "check", "--force", "--mode=lowmem", path).CombinedOutput()
-	require.NoError(t, err, "btrfs check --mode=lowmem %s:\n%s", path, out)
-	require.False(t, strings.Contains(string(out), "ERROR"), "%s", out)
 }
 
 func testOptions() Options {
