@@ -2,7 +2,9 @@
 // kernel's FUSE with github.com/hanwen/go-fuse/v2: it is the only code
 // importing go-fuse. It speaks the raw protocol by inode number: a FUSE
 // node id is the btrfs inode number (the root directory, inode 256, is
-// node 1), so the adapter keeps no per-node state. Errors become errno in
+// node 1). The kernel's lookup references are counted in the filesystem
+// (with the opens) until Forget, so an inode unlinked while the kernel
+// still knows it stays as an orphan. Errors become errno in
 // one table (errno.go): unknown errors are EIO, never ENOSYS. A panic in a
 // handler is logged with its stack and answered with EIO; the daemon keeps
 // serving.

@@ -29,6 +29,9 @@ func (r *raw) ReadDirPlus(_ <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirE
 			return false
 		}
 		if a != nil {
+			if err := r.remember(a.Ino); err != nil {
+				return false
+			}
 			r.fillEntry(*a, eo)
 		}
 		return true

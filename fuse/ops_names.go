@@ -10,9 +10,6 @@ func (r *raw) Lookup(_ <-chan struct{}, h *gofuse.InHeader, name string, out *go
 	return r.entry("lookup", a, err, out)
 }
 
-// Forget: node ids are inode numbers; there is nothing to forget.
-func (r *raw) Forget(nodeid, nlookup uint64) {}
-
 func (r *raw) Mknod(_ <-chan struct{}, in *gofuse.MknodIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
 	defer recovered("mknod", &st)
 	a, err := r.fs.Mknod(r.ino(in.NodeId), name, in.Mode, in.Rdev, in.Uid, in.Gid)
@@ -64,13 +61,12 @@ func (r *raw) Readlink(_ <-chan struct{}, h *gofuse.InHeader) (out []byte, st go
 func (r *raw) Create(_ <-chan struct{}, in *gofuse.CreateIn, name string, out *gofuse.CreateOut) (st gofuse.Status) {
 	defer recovered("create", &st)
 	a, err := r.fs.Create(r.ino(in.NodeId), name, in.Mode, in.Uid, in.Gid)
-	if err != nil {
-		return errnoOf("create", err)
+	if st := r.entry("create", a, err, &out.EntryOut); st != gofuse.OK {
+		return st
 	}
 	if err := r.fs.OpenFile(a.Ino); err != nil {
 		return errnoOf("create", err)
 	}
-	r.fillEntry(a, &out.EntryOut)
 	out.Fh = r.nextFh.Add(1)
 	return gofuse.OK
 }

@@ -81,13 +81,44 @@ func (r *raw) fillAttrOut(a fs.Attr, out *gofuse.AttrOut) {
 	r.fillAttr(a, &out.Attr)
 }
 
-// entry answers an operation that produced an inode.
+// entry answers an operation that produced an inode, which the kernel
+// now holds a lookup reference on.
 func (r *raw) entry(op string, a fs.Attr, err error, out *gofuse.EntryOut) gofuse.Status {
+	if err == nil {
+		err = r.remember(a.Ino)
+	}
 	if err != nil {
 		return errnoOf(op, err)
 	}
 	r.fillEntry(a, out)
 	return gofuse.OK
+}
+
+// remember counts one kernel lookup reference on ino, until Forget: an
+// inode whose last name goes while the kernel still knows it must stay (as
+// an orphan) for fstat(2) on open descriptors, like an open file does. The
+// filesystem counts both with OpenFile/ReleaseFile. The root is never
+// forgotten and not counted.
+func (r *raw) remember(ino uint64) error {
+	if ino == r.fs.Root() {
+		return nil
+	}
+	return r.fs.OpenFile(ino)
+}
+
+// Forget drops nlookup references taken by remember.
+func (r *raw) Forget(node, nlookup uint64) {
+	defer recovered("forget", nil)
+	ino := r.ino(node)
+	if ino == r.fs.Root() {
+		return
+	}
+	for range nlookup {
+		if err := r.fs.ReleaseFile(ino); err != nil {
+			errnoOf("forget", err)
+			return
+		}
+	}
 }
 
 // notSupported answers operations cowfs does not offer with EOPNOTSUPP,
