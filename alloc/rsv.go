@@ -146,6 +146,23 @@ func (r *BlockRsv) Release() uint64 {
 	return n
 }
 
+// Shrink returns what r holds above to bytes to the space_info (the
+// delayed-refs reserve is trimmed to what the queued refs can need) and
+// returns the bytes released.
+func (r *BlockRsv) Shrink(to uint64) uint64 {
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if r.reserved <= to {
+		return 0
+	}
+	n := r.reserved - to
+	a.mu.mayUse[r.Type] -= n
+	r.reserved = to
+	r.size = max(r.size-n, to)
+	return n
+}
+
 // SpaceInfo is the kernel's per-type space summary, in bytes.
 type SpaceInfo struct {
 	Flags                                           uint64

@@ -65,6 +65,9 @@ type FS struct {
 	stats        stats
 	ticker       *committer
 	beforeCommit atomic.Pointer[func() error]
+	// liveReserved is the bytes reserved by running user handles (their
+	// share of the delayed-refs reserve is kept until they end).
+	liveReserved atomic.Uint64
 }
 
 // Device is the device the filesystem lives on.

@@ -57,6 +57,7 @@ func (fs *FS) begin(kind handleKind, numItems int, bytes uint64) (*Handle, error
 		}
 	}
 	h.t.handles.Add(1)
+	fs.liveReserved.Add(bytes)
 	fs.stats.handles.Add(1)
 	return h, nil
 }
@@ -86,6 +87,8 @@ func (h *Handle) End() error {
 	}
 	if h.rsv != nil {
 		h.rsv.Release()
+		h.fs.liveReserved.Add(-h.reserved)
+		h.fs.trimDelayedRefsRsv()
 	}
 	h.t.handles.Add(-1)
 	h.fs.stats.record(h)
@@ -93,6 +96,16 @@ func (h *Handle) End() error {
 		h.fs.commitLock.RUnlock()
 	}
 	return h.fs.readOnlyErr()
+}
+
+// trimDelayedRefsRsv keeps in the delayed-refs reserve what the queued
+// refs can need — one item's insert size per head, as the kernel's
+// btrfs_calc_delayed_ref_bytes — and returns the rest: Start adds a whole
+// handle's worth, most of which a handle never queues.
+// Handles still running keep their whole share.
+func (fs *FS) trimDelayedRefsRsv() {
+	need := uint64(fs.refs.Len())*InsertSize(fs.NodeSize(), 1) + fs.liveReserved.Load()
+	fs.delayedRefs.Shrink(need)
 }
 
 // current returns the running transaction.

@@ -1,0 +1,264 @@
+package tests
+
+// The filesystems the throughput benchmarks (fsbench_test.go) compare: the
+// kernel's btrfs on a loop-mounted image, cowfs mounted through FUSE in this
+// process, and cowfs driven through the fs API. Each starts from an image
+// made by `cowfs mkfs` of the same size in the same directory, and can be
+// remounted with cold caches for the read benchmarks.
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	"cowfs/disk"
+	"cowfs/fs"
+	"cowfs/fsck"
+	"cowfs/fuse"
+)
+
+// needFuseMount skips (fails under CI) unless this process can serve a
+// FUSE mount.
+func needFuseMount(tb testing.TB) {
+	tb.Helper()
+	switch {
+	case os.Geteuid() != 0:
+		oracleUnavailable(tb, "not root: cannot mount FUSE")
+	case !fileExists("/dev/fuse"):
+		oracleUnavailable(tb, "/dev/fuse missing: cannot mount FUSE")
+	}
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// fsbenchMkfs makes a fresh image of size bytes at dir/name with the cowfs
+// binary bin (`cowfs mkfs --size SIZE IMAGE`: a sparse file) and removes
+// it at cleanup.
+func fsbenchMkfs(tb testing.TB, bin, dir, name string, size int64) string {
+	tb.Helper()
+	img := filepath.Join(dir, name)
+	os.Remove(img)
+	r := runCmd(tb, bin, "mkfs", "--size", strconv.FormatInt(size, 10), img)
+	require.Equal(tb, 0, r.Code, "cowfs mkfs %s: %s%s", img, r.Stdout, r.Stderr)
+	tb.Cleanup(func() { os.Remove(img) })
+	return img
+}
+
+// dropCaches writes back and drops the kernel's page cache, dentries and
+// inodes (echo 3 > /proc/sys/vm/drop_caches): the next read comes from
+// the disk, through every layer (btrfs, the loop device's backing file,
+// a FUSE mount's page cache).
+func dropCaches(tb testing.TB) {
+	tb.Helper()
+	unix.Sync()
+	require.NoError(tb, os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0), "drop_caches (root needed)")
+}
+
+// mountedDir is a filesystem mounted on a directory, driven with ordinary
+// system calls: the kernel's btrfs, or cowfs through FUSE.
+type mountedDir interface {
+	Root() string
+	// Sync commits everything written so far and waits for it.
+	Sync(tb testing.TB)
+	// Remount unmounts, drops the kernel's caches and mounts again: the
+	// next reads start cold.
+	Remount(tb testing.TB)
+	// Close unmounts (for cowfs: the final commit, then fsck).
+	Close(tb testing.TB)
+}
+
+// kernelDir is the image loop-mounted by the kernel's btrfs (`mount -o
+// loop`, default options).
+type kernelDir struct {
+	img, mnt string
+	umount   func()
+}
+
+func mountKernel(tb testing.TB, img string) *kernelDir {
+	tb.Helper()
+	mnt, umount := mountImage(tb, img, false)
+	return &kernelDir{img: img, mnt: mnt, umount: umount}
+}
+
+func (k *kernelDir) Root() string { return k.mnt }
+
+// Sync is syncfs(2) on the mount: btrfs commits its transaction.
+func (k *kernelDir) Sync(tb testing.TB) {
+	tb.Helper()
+	f, err := os.Open(k.mnt)
+	require.NoError(tb, err)
+	defer f.Close()
+	require.NoError(tb, unix.Syncfs(int(f.Fd())), "syncfs %s", k.mnt)
+}
+
+func (k *kernelDir) Remount(tb testing.TB) {
+	tb.Helper()
+	k.umount()
+	dropCaches(tb)
+	k.mnt, k.umount = mountImage(tb, k.img, false)
+}
+
+func (k *kernelDir) Close(tb testing.TB) {
+	tb.Helper()
+	k.umount()
+}
+
+// fuseDir is a cowfs image opened with fs.Open and mounted through FUSE in
+// this process (fuse.Mount, default options: no direct_io, no writeback
+// cache, 1 MiB max write).
+type fuseDir struct {
+	img, mnt string
+	opts     fs.Options
+	f        *fs.FS
+	srv      *fuse.Server
+}
+
+func mountFuse(tb testing.TB, img string, opts fs.Options) *fuseDir {
+	tb.Helper()
+	mnt := filepath.Join(tb.TempDir(), "mnt")
+	require.NoError(tb, os.Mkdir(mnt, 0o755))
+	d := &fuseDir{img: img, mnt: mnt, opts: opts}
+	d.mount(tb)
+	tb.Cleanup(func() {
+		if d.srv != nil {
+			d.unmount(tb)
+		}
+	})
+	return d
+}
+
+func (d *fuseDir) mount(tb testing.TB) {
+	tb.Helper()
+	f, err := fs.Open(d.img, d.opts)
+	require.NoError(tb, err, "fs.Open %s", d.img)
+	srv, err := fuse.Mount(f, d.mnt, fuse.Options{})
+	if err != nil {
+		f.Close()
+	}
+	require.NoError(tb, err, "fuse.Mount %s", d.mnt)
+	d.f, d.srv = f, srv
+}
+
+// unmount detaches the mount (retrying EBUSY for a few seconds, as
+// unmount does for loop mounts) and closes the filesystem: its final
+// commit.
+func (d *fuseDir) unmount(tb testing.TB) {
+	tb.Helper()
+	var err error
+	for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
+		if err = d.srv.Unmount(); err == nil || !errors.Is(err, syscall.EBUSY) && !strings.Contains(err.Error(), "busy") {
+			break
+		}
+		time.Sleep(delay)
+	}
+	require.NoError(tb, err, "unmount %s", d.mnt)
+	d.srv.Wait()
+	d.srv = nil
+	require.NoError(tb, d.f.Close(), "close %s", d.img)
+}
+
+func (d *fuseDir) Root() string { return d.mnt }
+
+// Sync is the cowfs sync ioctl on the mount's root (`cowfs sync`): the
+// kernel's sync(2) and syncfs(2) never reach a FUSE daemon.
+func (d *fuseDir) Sync(tb testing.TB) {
+	tb.Helper()
+	f, err := os.Open(d.mnt)
+	require.NoError(tb, err)
+	defer f.Close()
+	var pid [8]byte
+	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafe.Pointer(&pid)))
+	if errno != 0 {
+		require.NoError(tb, errno, "sync ioctl on %s", d.mnt)
+	}
+}
+
+func (d *fuseDir) Remount(tb testing.TB) {
+	tb.Helper()
+	d.unmount(tb)
+	dropCaches(tb)
+	d.mount(tb)
+}
+
+func (d *fuseDir) Close(tb testing.TB) {
+	tb.Helper()
+	d.unmount(tb)
+	checkCowfsImage(tb, d.img)
+}
+
+// apiFS is a cowfs image opened with fs.Open, driven by its methods.
+type apiFS struct {
+	img  string
+	opts fs.Options
+	f    *fs.FS
+}
+
+func openAPI(tb testing.TB, img string, opts fs.Options) *apiFS {
+	tb.Helper()
+	a := &apiFS{img: img, opts: opts}
+	a.open(tb)
+	tb.Cleanup(func() {
+		if a.f != nil {
+			a.f.Close()
+		}
+	})
+	return a
+}
+
+func (a *apiFS) open(tb testing.TB) {
+	tb.Helper()
+	f, err := fs.Open(a.img, a.opts)
+	require.NoError(tb, err, "fs.Open %s", a.img)
+	a.f = f
+}
+
+func (a *apiFS) close(tb testing.TB) {
+	tb.Helper()
+	f := a.f
+	a.f = nil
+	require.NoError(tb, f.Close(), "close %s", a.img)
+}
+
+// Remount closes (the final commit), drops the kernel's caches and opens
+// again: cowfs's cache starts empty.
+func (a *apiFS) Remount(tb testing.TB) {
+	tb.Helper()
+	a.close(tb)
+	dropCaches(tb)
+	a.open(tb)
+}
+
+func (a *apiFS) Close(tb testing.TB) {
+	tb.Helper()
+	a.close(tb)
+	checkCowfsImage(tb, a.img)
+}
+
+// checkCowfsImage runs cowfs fsck and, when installed, btrfs check on an
+// image cowfs has closed (untimed): a benchmark must not measure a broken
+// filesystem.
+func checkCowfsImage(tb testing.TB, img string) {
+	tb.Helper()
+	dev, err := disk.OpenFile(img, disk.FileOptions{ReadOnly: true})
+	require.NoError(tb, err)
+	rep, err := fsck.Check(dev, fsck.Options{})
+	dev.Close()
+	require.NoError(tb, err, "fsck %s", img)
+	require.True(tb, rep.Clean(), "cowfs fsck %s:\n%s", img, rep.Summary())
+	if _, err := exec.LookPath("btrfs"); err == nil {
+		btrfsCheck(tb, img)
+	}
+}
