@@ -1,0 +1,167 @@
+package fs
+
+import (
+	"fmt"
+	"syscall"
+	"time"
+
+	"cowfs/ctree"
+	"cowfs/disk/format"
+)
+
+// newInode describes an inode to create.
+type newInode struct {
+	mode     uint32 // type and permission bits
+	rdev     uint64 // kernel encoding
+	uid, gid uint32
+	target   string // symlink target
+}
+
+// Create creates an empty regular file name in dir (mode's permission
+// bits; no permission checks: the kernel's default_permissions does them).
+func (fs *FS) Create(dir uint64, name string, mode, uid, gid uint32) (Attr, error) {
+	return fs.create("create", dir, name, newInode{mode: mode&07777 | syscall.S_IFREG, uid: uid, gid: gid})
+}
+
+// Mknod creates a regular file, fifo, socket, or character or block
+// device (rdev in the user-space encoding, see Attr.Rdev). A directory
+// type fails with EPERM, any other type with EINVAL (as mknod(2)).
+func (fs *FS) Mknod(dir uint64, name string, mode, rdev, uid, gid uint32) (Attr, error) {
+	n := newInode{mode: mode, uid: uid, gid: gid}
+	switch mode & syscall.S_IFMT {
+	case 0:
+		n.mode |= syscall.S_IFREG
+	case syscall.S_IFREG, syscall.S_IFIFO, syscall.S_IFSOCK:
+	case syscall.S_IFCHR, syscall.S_IFBLK:
+		n.rdev = kernelDev(rdev)
+	case syscall.S_IFDIR:
+		return Attr{}, opError("mknod", dir, name, syscall.EPERM, "a directory (use mkdir)")
+	default:
+		return Attr{}, opError("mknod", dir, name, syscall.EINVAL, fmt.Sprintf("file type %#o", mode&syscall.S_IFMT))
+	}
+	return fs.create("mknod", dir, name, n)
+}
+
+// Mkdir creates an empty directory.
+func (fs *FS) Mkdir(dir uint64, name string, mode, uid, gid uint32) (Attr, error) {
+	return fs.create("mkdir", dir, name, newInode{mode: mode&07777 | syscall.S_IFDIR, uid: uid, gid: gid})
+}
+
+// Symlink creates a symbolic link to target: its INODE_ITEM (mode 0777,
+// size and nbytes = the target's length) and an inline EXTENT_DATA
+// holding the target, as the kernel writes it (7 items reserved).
+func (fs *FS) Symlink(dir uint64, name, target string, uid, gid uint32) (Attr, error) {
+	switch {
+	case target == "":
+		return Attr{}, opError("symlink", dir, name, syscall.ENOENT, "empty target")
+	case len(target) > fs.maxSymlink():
+		return Attr{}, opError("symlink", dir, name, syscall.ENAMETOOLONG,
+			fmt.Sprintf("target of %d bytes, at most %d", len(target), fs.maxSymlink()))
+	}
+	return fs.create("symlink", dir, name, newInode{mode: 0o777 | syscall.S_IFLNK, uid: uid, gid: gid, target: target})
+}
+
+// maxSymlink is the longest target: an inline extent holds at most a
+// sector less one byte (the checks' rule) and PATH_MAX-1 bytes.
+func (fs *FS) maxSymlink() int {
+	return min(int(fs.sectorSize)-1, 4095, int(format.MaxItemSize(fs.nodeSize))-format.FileExtentInlineHeader)
+}
+
+// create adds a new inode and its name in one handle.
+func (fs *FS) create(op string, dir uint64, name string, n newInode) (Attr, error) {
+	if err := fs.writable(op, dir); err != nil {
+		return Attr{}, err
+	}
+	if err := checkName(op, dir, name); err != nil {
+		return Attr{}, err
+	}
+	if isDot(name) {
+		return Attr{}, opError(op, dir, name, syscall.EEXIST, "")
+	}
+	fs.ns.Lock()
+	defer fs.ns.Unlock()
+	if _, err := fs.dirInode(op, dir); err != nil {
+		return Attr{}, err
+	}
+	if _, _, found, err := fs.findEntry(dir, name); err != nil || found {
+		if err == nil {
+			err = opError(op, dir, name, syscall.EEXIST, "")
+		}
+		return Attr{}, err
+	}
+	index, err := fs.nextIndex(dir)
+	if err != nil {
+		return Attr{}, err
+	}
+	ino := fs.nextIno.Add(1) - 1
+	items := createItems
+	if n.target != "" {
+		items = symlinkItems
+	}
+	var ii *format.InodeItem
+	err = fs.run(op, dir, items, func(h handle) error {
+		ii = newInodeItem(h, n)
+		return fs.insertInode(h, dir, name, ino, index, ii, n.target)
+	})
+	if err != nil {
+		return Attr{}, err
+	}
+	fs.ninodes.add(1)
+	return fs.attrOf(ino, ii), nil
+}
+
+// newInodeItem is the INODE_ITEM of a new inode: created and changed in
+// this transaction, one link, all four times now.
+func newInodeItem(h handle, n newInode) *format.InodeItem {
+	now := timespec(time.Now())
+	ii := &format.InodeItem{Generation: h.Transid(), Transid: h.Transid(), Nlink: 1,
+		UID: n.uid, GID: n.gid, Mode: n.mode, Rdev: n.rdev,
+		Atime: now, Ctime: now, Mtime: now, Otime: now}
+	if n.target != "" {
+		ii.Size, ii.Nbytes = uint64(len(n.target)), uint64(len(n.target))
+	}
+	return ii
+}
+
+// insertInode inserts the INODE_ITEM and INODE_REF of a new inode in one
+// batch (as the kernel does), its name in dir, and a symlink's target.
+func (fs *FS) insertInode(h handle, dir uint64, name string, ino, index uint64, ii *format.InodeItem, target string) error {
+	ref := format.InodeRefItem{{Index: index, Name: []byte(name)}}
+	keys := []format.Key{inodeKey(ino), {ObjectID: ino, Type: format.InodeRefKey, Offset: dir}}
+	if err := ctree.InsertItems(h, fs.root, keys, [][]byte{ii.Encode(), ref.Encode()}); err != nil {
+		return fmt.Errorf("inode %d: %w", ino, err)
+	}
+	if err := fs.addDirEntries(h, dir, name, ino, fileType(ii.Mode), index, timeOf(ii.Ctime)); err != nil {
+		return err
+	}
+	if target == "" {
+		return nil
+	}
+	fe := format.FileExtent{Generation: h.Transid(), RAMBytes: uint64(len(target)),
+		Type: format.FileExtentInline, Inline: []byte(target)}
+	return ctree.InsertItem(h, fs.root, format.Key{ObjectID: ino, Type: format.ExtentDataKey}, fe.Encode())
+}
+
+// Readlink returns the target of symlink ino (EINVAL for anything else).
+func (fs *FS) Readlink(ino uint64) (string, error) {
+	ii, err := fs.readInode(ino)
+	if err != nil {
+		return "", err
+	}
+	if ii.Mode&syscall.S_IFMT != syscall.S_IFLNK {
+		return "", opError("readlink", ino, "", syscall.EINVAL, "not a symlink")
+	}
+	b, err := ctree.Lookup(fs.root, format.Key{ObjectID: ino, Type: format.ExtentDataKey})
+	if err != nil {
+		return "", wrap("readlink", ino, err)
+	}
+	fe, err := format.DecodeFileExtent(b)
+	if err != nil {
+		return "", wrap("readlink", ino, err)
+	}
+	if fe.Type != format.FileExtentInline || fe.Compression != format.CompressNone {
+		return "", opError("readlink", ino, "", syscall.EIO,
+			fmt.Sprintf("symlink extent of type %d compression %d", fe.Type, fe.Compression))
+	}
+	return string(fe.Inline), nil
+}

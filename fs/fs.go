@@ -1,0 +1,210 @@
+package fs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"cowfs/ctree"
+	"cowfs/disk"
+	"cowfs/disk/format"
+	"cowfs/transaction"
+)
+
+// defaultEvictChunk is FS.evictChunk: 4,096 extents reserve 130 items.
+const defaultEvictChunk = 4096
+
+// RootIno is the inode number of the root directory of subvolume 5.
+const RootIno = format.FirstFreeObjectID
+
+// FS is an opened filesystem: the namespace and files of subvolume 5 of
+// one btrfs image, addressed by inode number. Its methods may be called
+// concurrently (see docs/fs.md, "Locks").
+type FS struct {
+	t    *transaction.FS
+	root *ctree.Root
+	data fileData
+	opts Options
+	log  io.Writer
+
+	sectorSize uint64
+	nodeSize   uint32
+	readOnly   bool
+
+	// ns is the namespace lock: held for writing by every operation that
+	// changes names, directories, xattrs or removes inodes; for reading by
+	// Lookup and Parent. Taken before any inode lock and before a handle.
+	ns sync.RWMutex
+	// dirIndex is the next DIR_INDEX of each directory met so far.
+	// REQUIRES: ns held for writing.
+	dirIndex map[uint64]uint64
+	nextIno  atomic.Uint64
+
+	// imu guards inodes (the map) and each inode's pins and open count. It
+	// is a leaf lock: nothing is acquired or waited for while holding it.
+	imu    sync.Mutex
+	inodes map[uint64]*inode
+
+	// evictChunk: an inode with more file extents than this is deleted in
+	// steps of this many, a handle each (evictPlan).
+	evictChunk int
+
+	dirty   atomic.Int64 // bytes buffered by Write, over all inodes
+	hookMu  sync.Mutex   // one BeforeCommit flush at a time (TryLock)
+	ninodes inodeCount
+}
+
+// Open opens the btrfs image or block device at path. An image with a
+// free-space tree (what mkfs.btrfs makes by default) opens read-only with
+// a warning: cowfs does not keep that tree exact. A read-write open
+// deletes the inodes left by an interrupted unlink (orphans), as the
+// kernel does at mount.
+func Open(path string, opts Options) (*FS, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = os.Stderr
+	}
+	to := opts.Transaction
+	if !to.ReadOnly {
+		fst, err := hasFreeSpaceTree(path)
+		if err != nil {
+			return nil, err
+		}
+		if fst {
+			fmt.Fprintf(log, "cowfs: %s has a free-space tree, which cowfs does not keep: opened read-only (make images with mkfs.btrfs -R ^free-space-tree)\n", path)
+			to.ReadOnly = true
+		}
+	}
+	t, err := transaction.OpenFile(path, to)
+	if err != nil {
+		return nil, err
+	}
+	t.SetLog(log)
+	fs, err := newFS(t, opts, log)
+	if err != nil {
+		return nil, errors.Join(err, t.Close())
+	}
+	return fs, nil
+}
+
+// hasFreeSpaceTree reads the superblock of path and reports whether it
+// has compat_ro FREE_SPACE_TREE.
+func hasFreeSpaceTree(path string) (bool, error) {
+	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true})
+	if err != nil {
+		return false, err
+	}
+	defer dev.Close()
+	sb, err := disk.ReadSuper(dev)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", path, err)
+	}
+	return sb.CompatRoFlags&format.CompatRoFreeSpaceTree != 0, nil
+}
+
+func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
+	root, err := t.Tree(format.FSTreeObjectID)
+	if err != nil {
+		return nil, err
+	}
+	sb := t.Super()
+	fs := &FS{t: t, root: root, opts: opts, log: log, sectorSize: uint64(sb.SectorSize),
+		nodeSize: sb.NodeSize, readOnly: t.ReadOnly(),
+		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk}
+	fs.data = newFileData(t, root)
+	if err := fs.checkRoot(); err != nil {
+		return nil, err
+	}
+	highest, err := fs.highestObjectID()
+	if err != nil {
+		return nil, err
+	}
+	fs.nextIno.Store(max(highest+1, RootIno+1))
+	if fs.readOnly {
+		return fs, nil
+	}
+	t.BeforeCommit(fs.beforeCommit)
+	if err := fs.cleanOrphans(); err != nil {
+		return nil, fmt.Errorf("open: orphan cleanup: %w", err)
+	}
+	return fs, nil
+}
+
+// checkRoot requires the root directory, as the kernel's mount does.
+func (fs *FS) checkRoot() error {
+	ii, err := fs.readInode(RootIno)
+	if err != nil {
+		return fmt.Errorf("open: root directory: %w", err)
+	}
+	if ii.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+		return fmt.Errorf("open: root inode %d is not a directory (mode %#o): %w", RootIno, ii.Mode, syscall.ENOTDIR)
+	}
+	return nil
+}
+
+// highestObjectID is the largest inode-range objectid of the fs tree: the
+// last key below (LAST_FREE_OBJECTID, 255, max), as the kernel finds it.
+func (fs *FS) highestObjectID() (uint64, error) {
+	var p ctree.Path
+	defer p.Release()
+	key := format.Key{ObjectID: format.LastFreeObjectID, Type: 255, Offset: ^uint64(0)}
+	if _, err := ctree.SearchSlot(nil, fs.root, key, &p, 0, false); err != nil {
+		return 0, err
+	}
+	if p.Slot(0) == 0 {
+		ok, err := ctree.PrevLeaf(fs.root, &p)
+		if err != nil || !ok {
+			return RootIno, err
+		}
+		return p.ItemKey().ObjectID, nil
+	}
+	return p.Leaf().ItemKey(p.Slot(0) - 1).ObjectID, nil
+}
+
+// Root is the inode number of the root directory (256).
+func (fs *FS) Root() uint64 { return RootIno }
+
+// ReadOnly reports whether changes are refused: a read-only open (asked,
+// or forced by a free-space tree) or a transaction abort.
+func (fs *FS) ReadOnly() bool { return fs.readOnly || fs.t.ReadOnly() }
+
+// Transaction is the transaction layer under the filesystem (figures,
+// dumps, tools).
+func (fs *FS) Transaction() *transaction.FS { return fs.t }
+
+// Sync writes every buffered file and commits the running transaction.
+func (fs *FS) Sync() error {
+	if fs.readOnly {
+		return nil
+	}
+	if err := fs.flushAll(false); err != nil {
+		return err
+	}
+	return fs.t.Commit()
+}
+
+// Close writes the buffered data, commits and closes the image. The FS
+// cannot be used afterwards. Inodes still open with nlink 0 keep their
+// orphan items; the next read-write Open deletes them.
+func (fs *FS) Close() error {
+	var err error
+	if !fs.readOnly {
+		err = fs.flushAll(false)
+	}
+	return errors.Join(err, fs.t.Close())
+}
+
+// writable fails when changes are refused.
+func (fs *FS) writable(op string, ino uint64) error {
+	if fs.readOnly {
+		return fmt.Errorf("%s inode %d: %w", op, ino, transaction.ErrReadOnly)
+	}
+	return nil
+}
