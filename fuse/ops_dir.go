@@ -18,12 +18,12 @@ func (r *raw) ReleaseDir(_ *gofuse.ReleaseIn) {}
 // DIR_INDEX (2 and up); each entry carries the offset of the next one.
 func (r *raw) ReadDir(_ <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirEntryList) (st gofuse.Status) {
 	defer recovered("readdir", &st)
-	return r.readDir(in, func(e gofuse.DirEntry, _ *fs.Attr) bool { return out.AddDirEntry(e) })
+	return r.readDir(in, false, func(e gofuse.DirEntry, _ *fs.Attr) bool { return out.AddDirEntry(e) })
 }
 
 func (r *raw) ReadDirPlus(_ <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirEntryList) (st gofuse.Status) {
 	defer recovered("readdirplus", &st)
-	return r.readDir(in, func(e gofuse.DirEntry, a *fs.Attr) bool {
+	return r.readDir(in, true, func(e gofuse.DirEntry, a *fs.Attr) bool {
 		eo := out.AddDirLookupEntry(e)
 		if eo == nil {
 			return false
@@ -38,7 +38,22 @@ func (r *raw) ReadDirPlus(_ <-chan struct{}, in *gofuse.ReadIn, out *gofuse.DirE
 	})
 }
 
-func (r *raw) readDir(in *gofuse.ReadIn, add func(gofuse.DirEntry, *fs.Attr) bool) gofuse.Status {
+// entryAttr returns the attributes readdirplus sends with an entry, or nil:
+// for plain readdir, for a subvolume, and for an inode that cannot be read
+// (a damaged leaf must not hide the rest of the directory; the kernel looks
+// the entry up itself and gets the error then).
+func (r *raw) entryAttr(e fs.DirEntry, plus bool) *fs.Attr {
+	if !plus || e.Subvol {
+		return nil
+	}
+	a, err := r.fs.GetAttr(e.Ino)
+	if err != nil {
+		return nil
+	}
+	return &a
+}
+
+func (r *raw) readDir(in *gofuse.ReadIn, plus bool, add func(gofuse.DirEntry, *fs.Attr) bool) gofuse.Status {
 	dir := r.ino(in.NodeId)
 	off := in.Offset
 	if off == 0 {
@@ -57,22 +72,9 @@ func (r *raw) readDir(in *gofuse.ReadIn, add func(gofuse.DirEntry, *fs.Attr) boo
 		}
 		off = 2
 	}
-	var lookupErr error
 	err := r.fs.ReadDir(dir, off, func(e fs.DirEntry) bool {
-		var attr *fs.Attr
-		if !e.Subvol {
-			a, err := r.fs.GetAttr(e.Ino)
-			if err != nil {
-				lookupErr = err
-				return false
-			}
-			attr = &a
-		}
-		return add(gofuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: e.Offset + 1}, attr)
+		return add(gofuse.DirEntry{Name: e.Name, Ino: e.Ino, Mode: e.Mode, Off: e.Offset + 1}, r.entryAttr(e, plus))
 	})
-	if err == nil {
-		err = lookupErr
-	}
 	return errnoOf("readdir", err)
 }
 
