@@ -51,12 +51,26 @@ type Cache struct {
 	logw  io.Writer // where write-time checker failures are reported
 
 	flusher flusher
+	arena   *arena // where buffers' bytes come from
+
+	// slack is how far below Budget reclaim goes once it runs (bytes, whole
+	// nodes): Budget/64, so that it runs once per batch of new buffers
+	// rather than once per buffer. It is 0 for budgets under 64 nodes.
+	slack int64
 
 	mu struct {
 		sync.Mutex
-		// index holds every cached buffer, least recently used first. Its
-		// size limit is never reached: the cache decides what to evict.
-		index *simplelru.LRU[uint64, *ExtentBuffer]
+		// index holds every cached buffer by address. It has locks of its
+		// own (one per shard) so that a hit (Find, Get) does not take
+		// c.mu; it is changed only with c.mu held as well.
+		index *bufIndex
+		// clean orders the clean buffers of index for reclaim, least
+		// recently used first (an approximation: see touch). Dirty
+		// buffers leave it in MarkDirty and come back, at the recent end,
+		// when writeback takes their DIRTY bit.
+		clean *simplelru.LRU[uint64, *ExtentBuffer]
+		// dirty orders the dirty buffers for writeback by Options.Order.
+		dirty dirtyHeap
 		// loading holds addresses being read (Get) or made (Create); the
 		// channel is closed when the buffer is in index or the read failed.
 		loading map[uint64]chan struct{}
@@ -83,12 +97,16 @@ func newCache(dev disk.Device, cmap *disk.ChunkMap, ctx checker.Context, opts Op
 	if err := opts.Validate(ctx.NodeSize); err != nil {
 		return nil, err
 	}
-	index, err := simplelru.NewLRU[uint64, *ExtentBuffer](math.MaxInt, nil)
+	clean, err := simplelru.NewLRU[uint64, *ExtentBuffer](math.MaxInt, nil)
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	c := &Cache{dev: dev, cmap: cmap, ctx: ctx, opts: opts, nodesize: int64(ctx.NodeSize), logw: logw}
-	c.mu.index = index
+	c.slack = opts.Budget / 64 / c.nodesize * c.nodesize
+	c.mu.index = newBufIndex()
+	c.mu.clean = clean
+	c.mu.dirty.order = opts.Order
+	c.arena = newArena(int(c.nodesize), opts.Budget)
 	c.mu.loading = make(map[uint64]chan struct{})
 	c.lastCommitted.Store(ctx.SuperGeneration)
 	c.startFlusher()
@@ -103,16 +121,14 @@ func (c *Cache) Options() Options { return c.opts }
 
 // Find returns the cached, up-to-date buffer at bytenr with a new reference,
 // or nil. It never does I/O and never verifies: ctree uses it to decide
-// whether it must release its path and read (restart).
+// whether it must release its path and read (restart). It takes only a
+// read lock of one index shard, never the cache mutex.
 func (c *Cache) Find(bytenr uint64) *ExtentBuffer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	eb, ok := c.mu.index.Get(bytenr)
-	if !ok || !eb.Has(Uptodate) {
+	eb := c.mu.index.ref(bytenr)
+	if eb == nil {
 		c.stats.findMisses.Add(1)
 		return nil
 	}
-	eb.refs.Add(1)
 	c.stats.findHits.Add(1)
 	return eb
 }
@@ -133,7 +149,7 @@ func (c *Cache) Create(bytenr uint64) (*ExtentBuffer, error) {
 		return nil, err
 	}
 	c.reserve()
-	eb := newExtentBuffer(bytenr, int(c.nodesize))
+	eb := c.newBuffer(bytenr, true)
 	eb.set(Uptodate)
 	c.install(eb)
 	c.stats.creates.Add(1)
@@ -149,25 +165,26 @@ func (c *Cache) claimCreate(bytenr uint64) error {
 		return fmt.Errorf("cache: create block %d: %w (being read)", bytenr, ErrInUse)
 	}
 	if old, ok := c.mu.index.Peek(bytenr); ok {
-		if old.refs.Load() > 0 || old.Has(Dirty|Writeback) || !old.TryLock() {
+		if !c.dropUnusedLocked(old, Dirty|Writeback, false) {
 			return fmt.Errorf("cache: create block %d: %w (refs %d, flags %#x)",
 				bytenr, ErrInUse, old.refs.Load(), old.flags.Load())
 		}
 		old.set(Stale)
-		c.removeLocked(old)
-		old.Unlock()
+		old.freeData()
 	}
 	c.mu.loading[bytenr] = make(chan struct{})
 	return nil
 }
 
 // install puts a freshly read or made buffer, with one reference, into the
-// index and wakes whoever waited for it. Its bytes were reserved already.
+// index and at the recent end of the clean LRU, and wakes whoever waited for
+// it. Its bytes were reserved already.
 func (c *Cache) install(eb *ExtentBuffer) {
 	eb.refs.Store(1)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.mu.index.Add(eb.Bytenr, eb)
+	c.mu.index.add(eb)
+	c.cleanAddLocked(eb)
 	c.endLoadLocked(eb.Bytenr)
 }
 
@@ -181,14 +198,48 @@ func (c *Cache) endLoadLocked(bytenr uint64) {
 }
 
 // removeLocked takes eb out of the index, if it is the buffer indexed at its
-// address, and gives back its bytes. REQUIRES: c.mu.
+// address, and out of the reclaim order, and gives back its bytes.
+// REQUIRES: c.mu.
 func (c *Cache) removeLocked(eb *ExtentBuffer) bool {
-	if cur, ok := c.mu.index.Peek(eb.Bytenr); !ok || cur != eb {
+	sh := c.mu.index.shard(eb.Bytenr)
+	sh.Lock()
+	defer sh.Unlock()
+	return c.removeShardLocked(sh, eb)
+}
+
+// removeShardLocked is removeLocked with the shard's write lock held.
+// REQUIRES: c.mu, sh write-locked.
+func (c *Cache) removeShardLocked(sh *indexShard, eb *ExtentBuffer) bool {
+	if sh.m[eb.Bytenr] != eb {
 		return false
 	}
-	c.mu.index.Remove(eb.Bytenr)
+	delete(sh.m, eb.Bytenr)
+	c.cleanRemoveLocked(eb)
+	c.mu.dirty.forget(eb)
 	c.mu.bytes -= c.nodesize
 	return true
+}
+
+// dropUnusedLocked removes eb from the cache if it is unreferenced, has none
+// of the flags in busy, is not pinned (with pinned) and its write lock is
+// free. The reference count is checked under the shard's write lock, under
+// which alone (or c.mu) a reference on an unreferenced buffer is taken, so
+// none can appear before eb is gone. REQUIRES: c.mu.
+func (c *Cache) dropUnusedLocked(eb *ExtentBuffer, busy Flag, pinned bool) bool {
+	unused := func() bool {
+		return eb.refs.Load() == 0 && !eb.Has(busy) && !(pinned && eb.WritebackBlockers() > 0)
+	}
+	if !unused() { // cheap test before the locks
+		return false
+	}
+	sh := c.mu.index.shard(eb.Bytenr)
+	sh.Lock()
+	defer sh.Unlock()
+	if !unused() || !eb.TryLock() {
+		return false
+	}
+	defer eb.Unlock()
+	return c.removeShardLocked(sh, eb)
 }
 
 // Ref takes one more reference on eb, on which the caller already holds one
@@ -210,6 +261,12 @@ func (c *Cache) Release(eb *ExtentBuffer) {
 	if n < 0 {
 		panic(fmt.Sprintf("cache: Release of block %d without a reference", eb.Bytenr))
 	}
+	if n == 0 && eb.Has(Stale) {
+		// Discarded: out of the index and the dirty order, so nobody can
+		// take a new reference; its bytes can go.
+		eb.freeData()
+		return
+	}
 	if n == 0 && eb.Has(Dirty) && c.dirtyBytes.Load() >= c.opts.DirtyThreshold {
 		c.flusher.wake()
 	}
@@ -229,7 +286,9 @@ func (c *Cache) MarkDirty(eb *ExtentBuffer, transid uint64) {
 	if !eb.Has(Dirty) {
 		eb.set(Dirty)
 		c.dirtyBytes.Add(c.nodesize)
+		c.cleanRemoveLocked(eb)
 	}
+	c.mu.dirty.mark(eb)
 	c.mu.Unlock()
 	if c.dirtyBytes.Load() >= c.opts.DirtyThreshold {
 		c.flusher.wake()
@@ -237,12 +296,17 @@ func (c *Cache) MarkDirty(eb *ExtentBuffer, transid uint64) {
 }
 
 // takeDirtyLocked clears Dirty and its accounting; it reports whether the
-// buffer was dirty. REQUIRES: c.mu.
+// buffer was dirty. The buffer leaves the writeback order and, if it is
+// still cached, joins the clean LRU at its recent end. REQUIRES: c.mu.
 func (c *Cache) takeDirtyLocked(eb *ExtentBuffer) bool {
 	if !eb.testAndClear(Dirty) {
 		return false
 	}
 	c.dirtyBytes.Add(-c.nodesize)
+	c.mu.dirty.forget(eb)
+	if cur, ok := c.mu.index.Peek(eb.Bytenr); ok && cur == eb {
+		c.cleanAddLocked(eb)
+	}
 	return true
 }
 
@@ -254,9 +318,9 @@ func (c *Cache) takeDirtyLocked(eb *ExtentBuffer) bool {
 func (c *Cache) Discard(eb *ExtentBuffer) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.takeDirtyLocked(eb)
 	eb.set(Stale)
 	c.removeLocked(eb)
+	c.takeDirtyLocked(eb)
 	c.stats.discards.Add(1)
 }
 
@@ -314,4 +378,97 @@ func (c *Cache) Close() error {
 		return fmt.Errorf("cache: close: %w: %d dirty, %d with a failed write", ErrUnwritten, dirty, failed)
 	}
 	return nil
+}
+
+// indexShards is the number of shards of bufIndex (a power of two).
+const indexShards = 64
+
+// bufIndex maps addresses to cached buffers. It is changed only with the
+// cache mutex and the shard's write lock held; it is read under either the
+// cache mutex or the shard's read lock. A reference on an unreferenced
+// buffer is taken only under one of those (Find and Get hits: the shard's
+// read lock; reclaim's claim: c.mu), and a buffer is removed only under both
+// after checking that it is unreferenced, so none can appear meanwhile.
+type bufIndex struct {
+	shards [indexShards]indexShard
+}
+
+type indexShard struct {
+	sync.RWMutex
+	m map[uint64]*ExtentBuffer
+	_ [32]byte // a cache line per shard: hits on different shards do not contend
+}
+
+func newBufIndex() *bufIndex {
+	x := &bufIndex{}
+	for i := range x.shards {
+		x.shards[i].m = make(map[uint64]*ExtentBuffer)
+	}
+	return x
+}
+
+// shard is where bytenr lives (a Fibonacci hash: adjacent blocks spread).
+func (x *bufIndex) shard(bytenr uint64) *indexShard {
+	return &x.shards[(bytenr*0x9E3779B97F4A7C15)>>(64-6)]
+}
+
+// ref returns the up-to-date buffer at bytenr with a new reference, marked
+// used for reclaim, or nil.
+func (x *bufIndex) ref(bytenr uint64) *ExtentBuffer {
+	sh := x.shard(bytenr)
+	sh.RLock()
+	eb := sh.m[bytenr]
+	if eb != nil && eb.Has(Uptodate) {
+		eb.refs.Add(1)
+	} else {
+		eb = nil
+	}
+	sh.RUnlock()
+	if eb != nil {
+		eb.touch()
+	}
+	return eb
+}
+
+// Peek returns the buffer at bytenr without a reference.
+func (x *bufIndex) Peek(bytenr uint64) (*ExtentBuffer, bool) {
+	sh := x.shard(bytenr)
+	sh.RLock()
+	defer sh.RUnlock()
+	eb, ok := sh.m[bytenr]
+	return eb, ok
+}
+
+// add indexes eb. REQUIRES: c.mu.
+func (x *bufIndex) add(eb *ExtentBuffer) {
+	sh := x.shard(eb.Bytenr)
+	sh.Lock()
+	sh.m[eb.Bytenr] = eb
+	sh.Unlock()
+}
+
+// Values returns every cached buffer, in no particular order.
+func (x *bufIndex) Values() []*ExtentBuffer {
+	var out []*ExtentBuffer
+	for i := range x.shards {
+		sh := &x.shards[i]
+		sh.RLock()
+		for _, eb := range sh.m {
+			out = append(out, eb)
+		}
+		sh.RUnlock()
+	}
+	return out
+}
+
+// Len is the number of cached buffers.
+func (x *bufIndex) Len() int {
+	n := 0
+	for i := range x.shards {
+		sh := &x.shards[i]
+		sh.RLock()
+		n += len(sh.m)
+		sh.RUnlock()
+	}
+	return n
 }

@@ -32,12 +32,16 @@ func (c *Cache) Get(exp checker.Expect) (*ExtentBuffer, error) {
 
 // lookup returns the cached buffer with a new reference (a hit); or the
 // channel to wait on while another goroutine loads it; or neither, after
-// registering the caller as the loader (a miss).
+// registering the caller as the loader (a miss). A hit takes only an index
+// shard's read lock.
 func (c *Cache) lookup(bytenr uint64) (*ExtentBuffer, <-chan struct{}) {
+	if eb := c.mu.index.ref(bytenr); eb != nil {
+		c.stats.hits.Add(1)
+		return eb, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if eb, ok := c.mu.index.Get(bytenr); ok {
-		eb.refs.Add(1)
+	if eb := c.mu.index.ref(bytenr); eb != nil { // installed meanwhile
 		c.stats.hits.Add(1)
 		return eb, nil
 	}
@@ -52,8 +56,9 @@ func (c *Cache) lookup(bytenr uint64) (*ExtentBuffer, <-chan struct{}) {
 // load reads and verifies the block the caller registered in lookup.
 func (c *Cache) load(exp checker.Expect) (*ExtentBuffer, error) {
 	c.reserve()
-	eb := newExtentBuffer(exp.Bytenr, int(c.nodesize))
+	eb := c.newBuffer(exp.Bytenr, false) // read overwrites every byte
 	if err := c.read(eb.data, exp); err != nil {
+		eb.freeData()
 		c.abandonLoad(exp.Bytenr)
 		c.stats.readErrors.Add(1)
 		return nil, err

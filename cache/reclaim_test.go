@@ -202,3 +202,144 @@ func TestFailedWriteIsNeverEvicted(t *testing.T) {
 	require.Zero(t, s.Evictions)
 	require.ErrorIs(t, c.Close(), ErrUnwritten)
 }
+
+func TestUsedCleanBuffersGoBeforeDirtyOnes(t *testing.T) {
+	im := memImage(t)
+	c, _ := im.open(t, nil, im.testOptions(4))
+	trees := im.res.Trees
+	for i := range 2 { // two clean buffers, both hit since they were read
+		eb, err := c.Get(expect(trees[i]))
+		require.NoError(t, err)
+		c.Release(eb)
+		c.Release(c.Find(trees[i].Bytenr))
+	}
+	im.dirtyLeaves(t, c, 0, 1)
+	eb, err := c.Get(expect(trees[2]))
+	require.NoError(t, err)
+	c.Release(eb)
+	// The used clean buffers had a second chance, then the older went:
+	// no dirty buffer was written while a clean one could go.
+	s := c.Stats()
+	require.Zero(t, s.WritebacksTotal())
+	require.Equal(t, uint64(1), s.Evictions)
+	require.False(t, c.cached(trees[0].Bytenr))
+	require.True(t, c.cached(trees[1].Bytenr))
+}
+
+func TestReclaimGoesBelowBudgetBySlack(t *testing.T) {
+	im := memImage(t)
+	const nodes = 128 // slack: 128/64 = 2 nodes
+	c, _ := im.open(t, nil, im.testOptions(nodes))
+	im.dirtyLeaves(t, c, seq(0, nodes)...)
+	require.NoError(t, c.FlushAll(CauseCommit))
+	eb, err := c.Create(im.free(nodes))
+	require.NoError(t, err)
+	c.Release(eb)
+	s := c.Stats()
+	require.Equal(t, uint64(3), s.Evictions, "down to the budget minus the slack, then one more")
+	require.Equal(t, int64(nodes-2)*int64(im.ns), s.Bytes)
+	for i := range 3 {
+		require.False(t, c.cached(im.free(i)), "the least recently used: block %d", i)
+	}
+	eb, err = c.Create(im.free(nodes + 1)) // fits: no reclaim
+	require.NoError(t, err)
+	c.Release(eb)
+	require.Equal(t, uint64(3), c.Stats().Evictions)
+}
+
+func TestDirtyHeapStaysCompact(t *testing.T) {
+	for _, order := range []WritebackOrder{OrderAddress, OrderLRU} {
+		t.Run(order.String(), func(t *testing.T) {
+			im := memImage(t)
+			opts := im.testOptions(64)
+			opts.Order = order
+			c, _ := im.open(t, nil, opts)
+			im.dirtyLeaves(t, c, seq(0, 8)...)
+			for round := range 500 { // re-dirty, write and dirty again
+				i := round % 8
+				eb := c.Find(im.free(i))
+				eb.Lock()
+				c.MarkDirty(eb, 2)
+				eb.Unlock()
+				if round%3 == 0 {
+					require.NoError(t, c.WriteDirty([]*ExtentBuffer{eb}, CauseCommit))
+				}
+				c.Release(eb)
+			}
+			c.mu.Lock()
+			h := &c.mu.dirty
+			n, live := len(h.es), h.live
+			c.mu.Unlock()
+			require.Equal(t, int(c.Stats().DirtyBytes/int64(im.ns)), live)
+			require.LessOrEqual(t, n, 2*live+64, "stale entries are compacted")
+			// The order is still right: reclaim writes the first in order.
+			c.mu.Lock()
+			e, ok := h.pop()
+			require.True(t, ok)
+			h.push(e)
+			c.mu.Unlock()
+			for _, eb := range c.mu.index.Values() {
+				if !eb.Has(Dirty) {
+					continue
+				}
+				if order == OrderAddress {
+					require.LessOrEqual(t, e.eb.Bytenr, eb.Bytenr)
+				} else {
+					require.LessOrEqual(t, e.eb.dirtySeq, eb.dirtySeq)
+				}
+			}
+		})
+	}
+}
+
+// seq returns from, from+1, ..., to-1.
+func seq(from, to int) []int {
+	out := make([]int, 0, to-from)
+	for i := from; i < to; i++ {
+		out = append(out, i)
+	}
+	return out
+}
+
+// TestArenaRecycles: evicted and discarded buffers give their slots back
+// (no new mapping however many go through), a reused slot is zeroed for
+// Create, and an evicted buffer has no bytes left to read by mistake.
+func TestArenaRecycles(t *testing.T) {
+	im := memImage(t)
+	c, _ := im.open(t, nil, im.testOptions(8))
+	var first *ExtentBuffer
+	want := map[uint64]uint64{} // address → stamp on disk
+	for round := range 100 {
+		addr := im.free(round % 16)
+		eb := im.newLeaf(t, c, addr, 2)
+		eb.Lock()
+		stamp(t, eb, uint64(round))
+		if round%5 == 4 { // freed by the transaction that made it
+			c.Discard(eb)
+		} else {
+			want[addr] = uint64(round)
+		}
+		eb.Unlock()
+		if round == 0 {
+			first = eb
+		}
+		c.Release(eb)
+		require.NoError(t, c.FlushAll(CauseCommit))
+	}
+	require.Nil(t, first.Data(), "evicted: its slot went to another buffer")
+	c.arena.maps.mu.Lock()
+	require.Len(t, c.arena.maps.m, 1, "slots are reused")
+	c.arena.maps.mu.Unlock()
+	eb, err := c.Create(im.free(40))
+	require.NoError(t, err)
+	require.Equal(t, make([]byte, im.ns), eb.Data(), "a reused slot is zeroed")
+	c.Release(eb)
+	// What was written is intact on disk and in the cache.
+	for addr, v := range want {
+		require.Equal(t, v, stampOf(t, im.requireWritten(t, addr)), "block %d", addr)
+		eb, err := c.Get(checker.ExpectAt(addr))
+		require.NoError(t, err)
+		require.Equal(t, v, stampOf(t, eb.Data()), "block %d", addr)
+		c.Release(eb)
+	}
+}

@@ -27,26 +27,42 @@ func leafUsed(l format.Leaf) int {
 	return l.NrItems()*format.ItemHeaderSize + len(l) - format.HeaderSize - int(dataStart(l))
 }
 
+// Shifting items moves the run of item headers with one copy and the run of
+// their data with another, then rewrites only the data offsets of the
+// moved headers (their keys and sizes are unchanged): the keys are never
+// decoded.
+
+// openItems makes room for k items taking total data bytes at slot: the
+// headers from slot on move k places right, their data total bytes toward
+// the front, and the item count grows by k. It returns where the data of
+// the new items ends (the first one's end); the new headers and data are
+// left for the caller to write.
+func openItems(l format.Leaf, slot, k int, total uint32) uint32 {
+	n := l.NrItems()
+	d := dataArea(l)
+	end, start := dataEndAt(l, slot), dataStart(l)
+	copy(d[start-total:], d[start:end])
+	copy(l.ItemHeaders(slot+k, n+k), l.ItemHeaders(slot, n))
+	for i := slot + k; i < n+k; i++ {
+		l.SetItemOffset(i, l.ItemOffset(i)-total)
+	}
+	l.Header().SetNrItems(uint32(n + k))
+	return end
+}
+
 // insertItems opens zeroed items with keys and sizes at slot.
 func insertItems(l format.Leaf, slot int, keys []format.Key, sizes []uint32) {
-	n, k := l.NrItems(), len(keys)
 	var total uint32
 	for _, s := range sizes {
 		total += s
 	}
+	off := openItems(l, slot, len(keys), total)
 	d := dataArea(l)
-	end, start := dataEndAt(l, slot), dataStart(l)
-	copy(d[start-total:], d[start:end])
-	for i := n - 1; i >= slot; i-- {
-		l.SetItem(i+k, l.ItemKey(i), l.ItemOffset(i)-total, l.ItemSize(i))
-	}
-	off := end
 	for j, key := range keys {
 		off -= sizes[j]
 		l.SetItem(slot+j, key, off, sizes[j])
 		clear(d[off : off+sizes[j]])
 	}
-	l.Header().SetNrItems(uint32(n + k))
 }
 
 // delItems removes items [slot, slot+nr) and zeroes what they used.
@@ -57,11 +73,11 @@ func delItems(l format.Leaf, slot, nr int) {
 	gap := end - delStart
 	copy(d[start+gap:], d[start:delStart])
 	clear(d[start : start+gap])
-	for i := slot + nr; i < n; i++ {
-		l.SetItem(i-nr, l.ItemKey(i), l.ItemOffset(i)+gap, l.ItemSize(i))
+	copy(l.ItemHeaders(slot, n-nr), l.ItemHeaders(slot+nr, n))
+	for i := slot; i < n-nr; i++ {
+		l.SetItemOffset(i, l.ItemOffset(i)+gap)
 	}
-	hdr := format.HeaderSize + (n-nr)*format.ItemHeaderSize
-	clear(l[hdr : hdr+nr*format.ItemHeaderSize])
+	clear(l.ItemHeaders(n-nr, n))
 	l.Header().SetNrItems(uint32(n - nr))
 }
 
@@ -90,20 +106,21 @@ func resizeItem(l format.Leaf, slot int, size uint32) {
 	l.SetItemSize(slot, size)
 }
 
-// moveItems moves items [from, to) of src into dst at dstSlot.
+// moveItems moves items [from, to) of src into dst at dstSlot: their
+// headers with one copy, their data with another, then their offsets
+// rebased from src's data area to dst's.
 func moveItems(src format.Leaf, from, to int, dst format.Leaf, dstSlot int) {
 	if from >= to {
 		return
 	}
-	keys := make([]format.Key, 0, to-from)
-	sizes := make([]uint32, 0, to-from)
-	for i := from; i < to; i++ {
-		keys = append(keys, src.ItemKey(i))
-		sizes = append(sizes, src.ItemSize(i))
+	k := to - from
+	srcEnd, srcStart := dataEndAt(src, from), src.ItemOffset(to-1)
+	total := srcEnd - srcStart
+	dstEnd := openItems(dst, dstSlot, k, total)
+	copy(dataArea(dst)[dstEnd-total:dstEnd], dataArea(src)[srcStart:srcEnd])
+	copy(dst.ItemHeaders(dstSlot, dstSlot+k), src.ItemHeaders(from, to))
+	for i := dstSlot; i < dstSlot+k; i++ {
+		dst.SetItemOffset(i, dst.ItemOffset(i)-srcEnd+dstEnd)
 	}
-	insertItems(dst, dstSlot, keys, sizes)
-	for i := from; i < to; i++ {
-		copy(dst.ItemData(dstSlot+i-from), src.ItemData(i))
-	}
-	delItems(src, from, to-from)
+	delItems(src, from, k)
 }

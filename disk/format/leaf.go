@@ -37,6 +37,11 @@ func (l Leaf) SetItemOffset(i int, v uint32) { le.PutUint32(l[itemHdr(i)+KeySize
 // SetItemSize writes item i's data size.
 func (l Leaf) SetItemSize(i int, v uint32) { le.PutUint32(l[itemHdr(i)+KeySize+4:], v) }
 
+// ItemHeaders returns the encoded item headers [from, to) in place, for
+// moving a run of headers with one copy. from <= to <= the number of
+// headers that fit.
+func (l Leaf) ItemHeaders(from, to int) []byte { return l[itemHdr(from):itemHdr(to)] }
+
 // SetItem writes item i's whole header.
 func (l Leaf) SetItem(i int, k Key, off, size uint32) {
 	l.SetItemKey(i, k)
@@ -125,6 +130,10 @@ func (n Node) SetBlockPtr(i int, v uint64) { le.PutUint64(n[ptrOff(i)+KeySize:],
 
 // SetPtrGeneration writes the expected child generation of pointer i.
 func (n Node) SetPtrGeneration(i int, v uint64) { le.PutUint64(n[ptrOff(i)+KeySize+8:], v) }
+
+// Ptrs returns the encoded key pointers [from, to) in place, for moving a
+// run of pointers with one copy. from <= to <= MaxKeyPtrs.
+func (n Node) Ptrs(from, to int) []byte { return n[ptrOff(from):ptrOff(to)] }
 
 // SetPtr writes pointer i whole.
 func (n Node) SetPtr(i int, p KeyPtr) {
