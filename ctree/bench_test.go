@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"cowfs/cache"
 	"cowfs/disk/format"
@@ -21,7 +22,9 @@ import (
 // is off, so no operation reads or writes the device; every block belongs
 // to the running transaction, so nothing is COWed either. What is measured
 // is the search (lock coupling, cache Find per level, binary search in each
-// block) and the leaf and node edits. Results and the command are in
+// block) and the leaf and node edits. Besides ns/op each reports cpu-ns/op,
+// the process's CPU time per operation (cpuMeter), which a machine shared
+// with other work inflates less. Results and the command are in
 // docs/benchmarks.md:
 //
 //	go test -run '^$' -bench . -benchtime 2s ./ctree/
@@ -352,10 +355,10 @@ func TestBenchTree(t *testing.T) {
 	require.Zero(t, bt.root.Stats().TotalCOWs(), "nothing is COWed")
 }
 
-// TestSlotSearch checks the searches SearchSlot uses within a block
-// (leafSearch, nodeSearch: quartile rounds, then binary) against the plain
-// binary searches leafSlot and nodeSlot, on random blocks of 0 to 700 keys
-// with repeated objectids and types, for keys in the block, between its
+// TestSlotSearch checks BenchmarkLeafSearch's alternative searches
+// (quadLeafSearch, quadNodeSearch) against leafSlot and nodeSlot, so that
+// the benchmark compares searches that agree: random blocks of 0 to 700
+// keys with repeated objectids and types, keys in the block, between its
 // keys, and beyond both ends.
 func TestSlotSearch(t *testing.T) {
 	r := rand.New(rand.NewPCG(ctreeSeed(t), 3))
@@ -383,12 +386,156 @@ func TestSlotSearch(t *testing.T) {
 			if r.IntN(4) == 0 {
 				k = format.Key{ObjectID: r.Uint64(), Type: uint8(r.Uint32()), Offset: r.Uint64()}
 			}
-			gotSlot, gotFound := leafSearch(leaf, k)
+			gotSlot, gotFound := quadLeafSearch(leaf, k)
 			slot, found := leafSlot(leaf, k)
 			require.Equal(t, []any{slot, found}, []any{gotSlot, gotFound}, "leaf of %d keys, key %v", len(keys), k)
-			gotSlot, gotFound = nodeSearch(node, k)
+			gotSlot, gotFound = quadNodeSearch(node, k)
 			slot, found = nodeSlot(node, k)
 			require.Equal(t, []any{slot, found}, []any{gotSlot, gotFound}, "node of %d keys, key %v", len(keys), k)
 		}
 	}
+}
+
+// BenchmarkLeafSearch isolates two questions of docs/benchmarks.md §5 on
+// the search within a leaf, with copies of every leaf of the benchmark
+// tree, so that the variants run on the same bytes in the same process:
+// pages=huge holds the copies in a mapping advised MADV_HUGEPAGE (as the
+// cache's arena is), pages=4k in one advised MADV_NOHUGEPAGE; search=binary
+// is leafSlot (what SearchSlot uses), search=quad is quadLeafSearch. Each
+// operation searches a random key in a random leaf.
+func BenchmarkLeafSearch(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run(benchName(n), func(b *testing.B) {
+			bt := benchTreeFor(b, n)
+			leaves := benchLeaves(b, bt)
+			ns := len(leaves[0])
+			for _, pages := range []string{"huge", "4k"} {
+				advice := unix.MADV_HUGEPAGE
+				if pages == "4k" {
+					advice = unix.MADV_NOHUGEPAGE
+				}
+				m, err := unix.Mmap(-1, 0, len(leaves)*ns, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+				require.NoError(b, err)
+				require.NoError(b, unix.Madvise(m, advice))
+				copies := make([]format.Leaf, len(leaves))
+				for i, l := range leaves {
+					copies[i] = format.Leaf(m[i*ns : (i+1)*ns])
+					copy(copies[i], l)
+				}
+				for _, search := range []string{"binary", "quad"} {
+					b.Run("pages="+pages+"/search="+search, func(b *testing.B) {
+						r := rand.New(rand.NewPCG(11, uint64(n)))
+						sink := 0
+						for b.Loop() {
+							l := copies[r.IntN(len(copies))]
+							k := testKey(2 * r.IntN(n))
+							var slot int
+							if search == "quad" {
+								slot, _ = quadLeafSearch(l, k)
+							} else {
+								slot, _ = leafSlot(l, k)
+							}
+							sink += slot
+						}
+						if sink < 0 {
+							b.Fatal(sink)
+						}
+					})
+				}
+				require.NoError(b, unix.Munmap(m))
+			}
+		})
+	}
+}
+
+// benchLeaves returns copies of the bytes of every leaf of bt's tree.
+func benchLeaves(b *testing.B, bt *benchTree) [][]byte {
+	var out [][]byte
+	var walk func(eb *cache.ExtentBuffer)
+	walk = func(eb *cache.ExtentBuffer) {
+		defer bt.c.Release(eb)
+		if eb.Header().Level() == 0 {
+			out = append(out, slices.Clone(eb.Data()))
+			return
+		}
+		nd := eb.Node()
+		for i := range nd.NrItems() {
+			child := bt.c.Find(nd.BlockPtr(i))
+			require.NotNil(b, child)
+			walk(child)
+		}
+	}
+	walk(bt.root.grabNode())
+	return out
+}
+
+// quadLeafSearch and quadNodeSearch are the alternative to leafSlot and
+// nodeSlot that BenchmarkLeafSearch measures: three keys read per round, at
+// the quartiles of the range, hoping that their cache misses overlap, then
+// binary below quadMin keys. They touch more cache lines, and measured
+// slower than the binary search at every tree size (docs/benchmarks.md §5):
+// the binary search's next probe is already loaded speculatively down the
+// predicted branch. Kept here so the comparison can be rerun.
+
+const quadMin = 8
+
+func quadLeafSearch(l format.Leaf, key format.Key) (int, bool) {
+	n := l.NrItems()
+	lo, hi := 0, n // keys before lo are < key; keys from hi on are >= key
+	for hi-lo > quadMin {
+		q := (hi - lo) / 4
+		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
+		k1, k2, k3 := l.ItemKey(m1), l.ItemKey(m2), l.ItemKey(m3)
+		switch {
+		case k3.Less(key):
+			lo = m3 + 1
+		case k2.Less(key):
+			lo, hi = m2+1, m3
+		case k1.Less(key):
+			lo, hi = m1+1, m2
+		default:
+			hi = m1
+		}
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if l.ItemKey(m).Less(key) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo, lo < n && l.ItemKey(lo) == key
+}
+
+func quadNodeSearch(nd format.Node, key format.Key) (int, bool) {
+	n := nd.NrItems()
+	lo, hi := 0, n
+	for hi-lo > quadMin {
+		q := (hi - lo) / 4
+		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
+		k1, k2, k3 := nd.Key(m1), nd.Key(m2), nd.Key(m3)
+		switch {
+		case k3.Less(key):
+			lo = m3 + 1
+		case k2.Less(key):
+			lo, hi = m2+1, m3
+		case k1.Less(key):
+			lo, hi = m1+1, m2
+		default:
+			hi = m1
+		}
+	}
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if nd.Key(m).Less(key) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < n && nd.Key(lo) == key {
+		return lo, true
+	}
+	return max(lo-1, 0), false
 }

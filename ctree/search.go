@@ -274,7 +274,7 @@ func (s *searcher) cowIfNeeded(level int) error {
 
 // atLeaf finds the slot in the leaf and makes room for an insert.
 func (s *searcher) atLeaf() (bool, error) {
-	slot, found := leafSearch(s.p.nodes[0].Leaf(), s.key)
+	slot, found := leafSlot(s.p.nodes[0].Leaf(), s.key)
 	s.p.slots[0] = slot
 	if s.needsRoom(found) && s.p.nodes[0].Leaf().FreeSpace() < s.insLen {
 		if err := s.splitLeaf(found); err != nil {
@@ -306,7 +306,7 @@ func (s *searcher) atNode(level int) (next *cache.ExtentBuffer, stop, found bool
 		next, err = s.shrinkRoot(level)
 		return next, false, false, err
 	}
-	slot, found := nodeSearch(s.p.nodes[level].Node(), s.key)
+	slot, found := nodeSlot(s.p.nodes[level].Node(), s.key)
 	s.p.setSlot(level, slot)
 	if err := s.restructure(level); err != nil {
 		return nil, false, false, err
@@ -412,82 +412,4 @@ func childMatches(parent *cache.ExtentBuffer, slot int, child *cache.ExtentBuffe
 	n, h := parent.Node(), child.Header()
 	return h.Bytenr() == n.BlockPtr(slot) && int(h.Level())+1 == int(parent.Header().Level()) &&
 		h.Generation() == n.PtrGeneration(slot)
-}
-
-// Slot search within a block. Once a tree outgrows the CPU caches, a search
-// waits on memory: each probe of a binary search is a cache miss that
-// depends on the one before (9 in a 16 KiB leaf of 16-byte items). The
-// searches below read three keys per round, at the quartiles of the range,
-// so that their misses overlap, until the range is down to quadMin keys,
-// and finish with a binary search: about log4(n) rounds of waiting instead
-// of log2(n), for one more key compared per round. They return what
-// leafSlot and nodeSlot (key.go) return.
-
-// quadMin is the range below which a search goes binary (a few cache lines).
-const quadMin = 8
-
-// leafSearch returns the slot of key in leaf l, or where it would be
-// inserted.
-func leafSearch(l format.Leaf, key format.Key) (int, bool) {
-	n := l.NrItems()
-	lo, hi := 0, n // keys before lo are < key; keys from hi on are >= key
-	for hi-lo > quadMin {
-		q := (hi - lo) / 4
-		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
-		k1, k2, k3 := l.ItemKey(m1), l.ItemKey(m2), l.ItemKey(m3)
-		switch {
-		case k3.Less(key):
-			lo = m3 + 1
-		case k2.Less(key):
-			lo, hi = m2+1, m3
-		case k1.Less(key):
-			lo, hi = m1+1, m2
-		default:
-			hi = m1
-		}
-	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if l.ItemKey(m).Less(key) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < n && l.ItemKey(lo) == key
-}
-
-// nodeSearch returns the slot of the child whose subtree holds key: the
-// last pointer whose key is <= key, or 0 when key sorts before every
-// pointer; found when the pointer's key is key.
-func nodeSearch(nd format.Node, key format.Key) (int, bool) {
-	n := nd.NrItems()
-	lo, hi := 0, n
-	for hi-lo > quadMin {
-		q := (hi - lo) / 4
-		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
-		k1, k2, k3 := nd.Key(m1), nd.Key(m2), nd.Key(m3)
-		switch {
-		case k3.Less(key):
-			lo = m3 + 1
-		case k2.Less(key):
-			lo, hi = m2+1, m3
-		case k1.Less(key):
-			lo, hi = m1+1, m2
-		default:
-			hi = m1
-		}
-	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if nd.Key(m).Less(key) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < n && nd.Key(lo) == key {
-		return lo, true
-	}
-	return max(lo-1, 0), false
 }
