@@ -61,6 +61,23 @@ func (r *BlockRsv) Add(bytes uint64) error {
 	return nil
 }
 
+// AddLeaving is Add that leaves up to leave bytes of the unallocated
+// device space out of its count (data reservations keep room for
+// metadata chunks).
+func (r *BlockRsv) AddLeaving(bytes, leave uint64) error {
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	leave = min(leave, a.unallocatedLocked())
+	if avail := a.availableLocked(r.Type); bytes+leave > avail {
+		a.mu.stats.RsvFailures++
+		return fmt.Errorf("reserve %d bytes of %s for %s (%d available, %d kept): %w",
+			bytes, typeName(r.Type), r.Name, avail, leave, ErrNoSpace)
+	}
+	a.addLocked(r, bytes)
+	return nil
+}
+
 // Fill reserves up to bytes into r, as much as fits, in whole nodes, and
 // returns how much it got (the kernel fills the global reserve this way).
 func (r *BlockRsv) Fill(bytes uint64) uint64 {
@@ -143,6 +160,20 @@ func (r *BlockRsv) Release() uint64 {
 	n := r.reserved
 	a.mu.mayUse[r.Type] -= n
 	r.size, r.reserved = 0, 0
+	return n
+}
+
+// ReleaseBytes returns up to bytes of what r holds to the space_info (a
+// share of a reserve held for several owners) and returns the bytes
+// released.
+func (r *BlockRsv) ReleaseBytes(bytes uint64) uint64 {
+	a := r.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := min(bytes, r.reserved)
+	a.mu.mayUse[r.Type] -= n
+	r.reserved -= n
+	r.size -= min(r.size, n)
 	return n
 }
 

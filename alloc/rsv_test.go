@@ -276,3 +276,31 @@ space_info total=2181038080, used=912293888, pinned=3784704, reserved=557056, ma
 `)
 	require.True(t, strings.HasSuffix(b.String(), "\nglobal_block_rsv: size 306905088 reserved 306905088\n"))
 }
+
+// TestRsvAddLeaving: a data reservation leaving part of the unallocated
+// space gets all but that, and leaves no more than is unallocated.
+func TestRsvAddLeaving(t *testing.T) {
+	a := newMkfsAlloc(t, 256*mib, rsvNS)
+	r := a.NewRsv("delalloc_data", format.BlockGroupData)
+	leave := uint64(25 * mib)
+	require.ErrorIs(t, r.AddLeaving(dataAvail256-leave+1, leave), syscall.ENOSPC)
+	requireRsv(t, r, 0, 0, "refused")
+	require.NoError(t, r.AddLeaving(dataAvail256-leave, leave))
+	require.Equal(t, dataAvail256-leave, mayUse(a, format.BlockGroupData))
+	// A leave larger than the unallocated space keeps only what there is.
+	require.ErrorIs(t, r.AddLeaving(leave+1, 1<<40), syscall.ENOSPC)
+	require.Equal(t, uint64(dataAvail256-leave), r.ReleaseBytes(dataAvail256-leave))
+	require.NoError(t, r.AddLeaving(dataFree256, 1<<40), "the groups' free space needs nothing unallocated")
+}
+
+// TestRsvReleaseBytes: a partial release returns at most what r holds.
+func TestRsvReleaseBytes(t *testing.T) {
+	a := newMkfsAlloc(t, 256*mib, rsvNS)
+	r := a.NewRsv("delalloc_meta", format.BlockGroupMetadata)
+	require.NoError(t, r.Add(3*rsvNS))
+	require.Equal(t, uint64(rsvNS), r.ReleaseBytes(rsvNS))
+	requireRsv(t, r, 2*rsvNS, 2*rsvNS, "after one")
+	require.Equal(t, uint64(2*rsvNS), r.ReleaseBytes(5*rsvNS))
+	requireRsv(t, r, 0, 0, "after all")
+	require.Zero(t, mayUse(a, format.BlockGroupMetadata))
+}

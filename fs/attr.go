@@ -51,6 +51,8 @@ func (fs *FS) attrOf(ino uint64, ii *format.InodeItem) Attr {
 
 func alignUp(v, a uint64) uint64 { return (v + a - 1) / a * a }
 
+func alignDown(v, a uint64) uint64 { return v / a * a }
+
 // kernelDev converts a user-space device number to the kernel's internal
 // dev_t (major<<20 | minor), which btrfs stores in the INODE_ITEM.
 func kernelDev(dev uint32) uint64 {

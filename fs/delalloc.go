@@ -47,15 +47,7 @@ func (rs dirtyRanges) bytes() int64 {
 func (rs *dirtyRanges) insert(off uint64, p []byte) int64 {
 	end := off + uint64(len(p))
 	v := *rs
-	// first range whose end reaches off; last range whose start is <= end.
-	i := slices.IndexFunc(v, func(r dirtyRange) bool { return r.end() >= off })
-	if i < 0 {
-		i = len(v)
-	}
-	j := i
-	for j < len(v) && v[j].off <= end {
-		j++
-	}
+	i, j := v.touching(off, end)
 	if i == j {
 		*rs = slices.Insert(v, i, dirtyRange{off: off, data: append([]byte(nil), p...)})
 		return int64(len(p))
@@ -80,6 +72,22 @@ func (rs *dirtyRanges) insert(off uint64, p []byte) int64 {
 	return int64(len(data)) - before
 }
 
+// touching returns the ranges [i, j) that [off, end) overlaps or touches
+// (i == j: none; the new range goes at i).
+func (rs dirtyRanges) touching(off, end uint64) (i, j int) {
+	i, _ = slices.BinarySearchFunc(rs, off, func(r dirtyRange, off uint64) int {
+		if r.end() < off {
+			return -1
+		}
+		return 1
+	})
+	j = i
+	for j < len(rs) && rs[j].off <= end {
+		j++
+	}
+	return i, j
+}
+
 // overlay copies the buffered bytes inside [off, off+len(p)) into p.
 func (rs dirtyRanges) overlay(p []byte, off uint64) {
 	end := off + uint64(len(p))
@@ -101,9 +109,14 @@ func (fs *FS) flushLocked(in *inode) error {
 	for len(in.buf) > 0 {
 		r := &in.buf[0]
 		n := min(len(r.data), maxFlushRun)
-		if err := fs.writeRun(in, r.off, r.data[:n]); err != nil {
+		h, err := fs.startRun(in, r.off, n)
+		if err != nil {
+			return wrap("write", in.ino, err)
+		}
+		if err := fs.writeRun(h, in, r.off, r.data[:n]); err != nil {
 			return err
 		}
+		fs.ranDataRun(in, r.off, n)
 		fs.dirty.Add(-int64(n))
 		in.buffered.Add(-int64(n))
 		if n == len(r.data) {
@@ -169,5 +182,6 @@ func (fs *FS) discard(in *inode) {
 	fs.dirty.Add(-in.buffered.Load())
 	in.buffered.Store(0)
 	in.buf, in.mtime = nil, timeZero
+	fs.dropRsv(in)
 	in.gone, in.loaded = true, false
 }

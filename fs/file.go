@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"cowfs/disk/format"
-	"cowfs/transaction"
 )
 
 var timeZero time.Time
@@ -66,32 +65,20 @@ func (fs *FS) Read(ino uint64, p []byte, off uint64) (int, error) {
 	return n, nil
 }
 
-// readData reads through the data layer. A commit that trims the
-// checksum item of a freed extent deletes it and inserts its remainder
-// (transaction/csum.go, trimCsumItem), so a read running beside it can
-// find a live extent without checksums for a moment and fail with
-// transaction.ErrNoCsum: such a read waits for the commit (Commit returns
-// once the running one is done) and retries, twice at most. REQUIRES:
-// in.mu.
+// readData reads through the data layer. REQUIRES: in.mu.
 func (fs *FS) readData(in *inode, p []byte, off uint64) (int, error) {
-	for attempt := 0; ; attempt++ {
-		n, err := fs.data.ReadAt(in.ino, p, int64(off), in.size, in.nodatasum())
-		switch {
-		case err == nil || errors.Is(err, io.EOF):
-			return n, nil
-		case !errors.Is(err, transaction.ErrNoCsum) || attempt == 2 || fs.readOnly:
-			return 0, err
-		}
-		if cerr := fs.t.Commit(); cerr != nil {
-			return 0, errors.Join(err, cerr)
-		}
+	n, err := fs.data.ReadAt(in.ino, p, int64(off), in.size, in.nodatasum())
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
+	return n, err
 }
 
 // Write writes p at off into regular file ino and returns len(p) (less
 // when the write would pass MaxFileSize). The data is buffered (see
 // delalloc.go) unless Options.DirtyThreshold is 0; i_size and mtime change
-// at once in memory. ENOSPC when the data cannot fit the free data space.
+// at once in memory. ENOSPC when the space its flush needs cannot be
+// reserved (reserve.go), even after flushing every buffer and a commit.
 func (fs *FS) Write(ino uint64, p []byte, off uint64) (int, error) {
 	if err := fs.writable("write", ino); err != nil {
 		return 0, err
@@ -105,29 +92,12 @@ func (fs *FS) Write(ino uint64, p []byte, off uint64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if err := fs.reserveData(uint64(len(p))); err != nil {
-		return 0, wrap("write", ino, err)
+	if fs.opts.DirtyThreshold == 0 {
+		return fs.writeThrough(ino, p, off)
 	}
-	in, release, err := fs.openRegular("write", ino, syscall.EINVAL)
-	if err != nil {
+	if err := fs.buffer(ino, p, off); err != nil {
 		return 0, err
 	}
-	now := time.Now()
-	end := off + uint64(len(p))
-	if fs.opts.DirtyThreshold == 0 {
-		in.size = max(in.size, end)
-		in.mtime = now
-		err = fs.writeRun(in, off, p)
-		in.mtime = timeZero
-		release()
-		return len(p), err
-	}
-	d := in.buf.insert(off, p)
-	in.buffered.Add(d)
-	fs.dirty.Add(d)
-	in.size = max(in.size, end)
-	in.mtime = now
-	release()
 	if fs.dirty.Load() > fs.opts.DirtyThreshold {
 		if err := fs.flushOne(ino); err != nil {
 			return 0, err
@@ -141,37 +111,57 @@ func (fs *FS) Write(ino uint64, p []byte, off uint64) (int, error) {
 	return len(p), nil
 }
 
-// dataAvail is the data space a write may count on: the free space of the
-// DATA block groups and the unallocated device space, less one metadata
-// chunk (a tenth of the device) kept for the trees.
-func (fs *FS) dataAvail() uint64 {
-	a := fs.t.Alloc()
-	un := a.UnallocatedBytes()
-	un -= min(un, fs.t.Super().TotalBytes/10)
-	return a.Space(format.BlockGroupData).Free() + un
-}
-
-// reserveData fails with ENOSPC when the buffered data and n more bytes
-// exceed dataAvail (the kernel reserves data space at write time, so a
-// full filesystem fails the write, not a later flush); it flushes and
-// commits once (freeing pinned extents) before failing.
-func (fs *FS) reserveData(n uint64) error {
+// buffer reserves what flushing p will need and copies it into ino's
+// buffer. When the reservation fails it flushes every buffer, then
+// commits, trying again after each; then ENOSPC, nothing buffered.
+func (fs *FS) buffer(ino uint64, p []byte, off uint64) error {
 	for attempt := 0; ; attempt++ {
-		avail := fs.dataAvail()
-		need := uint64(fs.dirty.Load()) + alignUp(n, fs.sectorSize)
-		if need <= avail {
-			return nil
-		}
-		if attempt > 0 {
-			return fmt.Errorf("%d bytes of data, %d free: %w", need, avail, syscall.ENOSPC)
-		}
-		if err := fs.flushAll(false); err != nil {
+		in, release, err := fs.openRegular("write", ino, syscall.EINVAL)
+		if err != nil {
 			return err
 		}
-		if err := fs.t.Commit(); err != nil {
+		err = fs.reserveTo(in, fs.needAfterInsert(in, off, len(p)))
+		if err == nil {
+			d := in.buf.insert(off, p)
+			in.buffered.Add(d)
+			fs.dirty.Add(d)
+			in.size = max(in.size, off+uint64(len(p)))
+			in.mtime = time.Now()
+			release()
+			return nil
+		}
+		release()
+		if attempt == 2 {
+			return wrap("write", ino, err)
+		}
+		if err := fs.makeRoom(attempt == 0); err != nil {
 			return err
 		}
 	}
+}
+
+// writeThrough writes p at off to the trees at once, with its data space
+// reserved first.
+func (fs *FS) writeThrough(ino uint64, p []byte, off uint64) (int, error) {
+	done, err := fs.reserveData(fs.runNeed(off, len(p)).data, true)
+	if err != nil {
+		return 0, wrap("write", ino, err)
+	}
+	defer done()
+	in, release, err := fs.openRegular("write", ino, syscall.EINVAL)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	h, err := fs.start(fs.data.WriteItems(len(p)) + 1)
+	if err != nil {
+		return 0, wrap("write", ino, err)
+	}
+	in.size = max(in.size, off+uint64(len(p)))
+	in.mtime = time.Now()
+	err = fs.writeRun(h, in, off, p)
+	in.mtime = timeZero
+	return len(p), err
 }
 
 // flushOne flushes the buffered data of inode ino.
@@ -186,16 +176,15 @@ func (fs *FS) flushOne(ino uint64) error {
 	return fs.flushLocked(in)
 }
 
-// writeRun writes p at off through the data layer in one handle and
-// persists the size (up to the written end), nbytes and the times of the
-// writes. REQUIRES: in.mu.
-func (fs *FS) writeRun(in *inode, off uint64, p []byte) error {
+// writeRun writes p at off through the data layer in handle h, which it
+// ends, and persists the size (up to the written end), nbytes and the
+// times of the writes. REQUIRES: in.mu.
+func (fs *FS) writeRun(h handle, in *inode, off uint64, p []byte) error {
 	mt := in.mtime
 	if mt.IsZero() {
 		mt = time.Now()
 	}
-	items := fs.data.WriteItems(len(p)) + 1
-	return fs.run("write", in.ino, items, func(h handle) error {
+	return fs.runIn(h, "write", in.ino, func(h handle) error {
 		delta, err := fs.data.Write(h, in.ino, off, p, in.size, in.nodatasum())
 		if err != nil {
 			return err
@@ -250,9 +239,11 @@ func (fs *FS) Fallocate(ino uint64, mode uint32, off, length uint64) error {
 	}
 	defer release()
 	if mode&FallocPunchHole == 0 {
-		if err := fs.reserveDataLocked(length); err != nil {
+		done, err := fs.reserveData(fs.spanNeed(off, off+length).data, false)
+		if err != nil {
 			return wrap(op, ino, err)
 		}
+		defer done()
 	}
 	if err := fs.flushLocked(in); err != nil {
 		return err
@@ -260,16 +251,6 @@ func (fs *FS) Fallocate(ino uint64, mode uint32, off, length uint64) error {
 	return fs.run(op, ino, fs.data.WriteItems(int(min(length, maxFlushRun)))+1, func(h handle) error {
 		return fs.fallocate(h, in, mode, off, length)
 	})
-}
-
-// reserveDataLocked is reserveData for a caller holding an inode lock: no
-// flush of other inodes, no commit.
-func (fs *FS) reserveDataLocked(n uint64) error {
-	avail := fs.dataAvail()
-	if need := uint64(fs.dirty.Load()) + alignUp(n, fs.sectorSize); need > avail {
-		return fmt.Errorf("%d bytes of data, %d free: %w", need, avail, syscall.ENOSPC)
-	}
-	return nil
 }
 
 // fallocate runs in the handle. REQUIRES: in.mu, flushed.

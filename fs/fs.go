@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"cowfs/alloc"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -53,9 +54,12 @@ type FS struct {
 	// steps of this many, a handle each (evictPlan).
 	evictChunk int
 
-	dirty   atomic.Int64 // bytes buffered by Write, over all inodes
-	hookMu  sync.Mutex   // one BeforeCommit flush at a time (TryLock)
-	ninodes inodeCount
+	dirty atomic.Int64 // bytes buffered by Write, over all inodes
+	// dataRsv and metaRsv hold what flushing the buffers needs
+	// (reserve.go).
+	dataRsv, metaRsv *alloc.BlockRsv
+	hookMu           sync.Mutex // one BeforeCommit flush at a time (TryLock)
+	ninodes          inodeCount
 }
 
 // Open opens the btrfs image or block device at path. An image with a
@@ -119,6 +123,7 @@ func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 		nodeSize: sb.NodeSize, readOnly: t.ReadOnly(),
 		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk}
 	fs.data = newFileData(t, root)
+	fs.setupRsv()
 	if err := fs.checkRoot(); err != nil {
 		return nil, err
 	}

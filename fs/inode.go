@@ -33,6 +33,7 @@ type inode struct {
 	orphan   bool   // nlink 0 while open: evicted at the last release
 	gone     bool   // evicted: nothing may be written for it any more
 	buf      dirtyRanges
+	rsv      need      // this inode's share of dataRsv and metaRsv: what flushing buf needs
 	mtime    time.Time // when set: mtime/ctime of buffered writes, not yet in the item
 
 	buffered atomic.Int64 // bytes in buf (read without mu by unpin)

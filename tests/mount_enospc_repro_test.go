@@ -1,9 +1,10 @@
 package tests
 
-// Minimal reproductions of the two ENOSPC bugs TestMountENOSPC runs into
-// (docs/mount.md, "Known bugs"). Both fail until the filesystem layer
-// reserves, when it accepts a buffered write, what the flush of that
-// write will need: whole sectors of data, and metadata.
+// Regression tests of two ENOSPC bugs TestMountENOSPC ran into with
+// buffered writes (docs/fs.md, "Buffered writes"): both failed until the
+// filesystem layer reserved, when it accepts a buffered write, what the
+// flush of that write will need: whole sectors of data, and metadata
+// (fs/reserve.go). They run with the default data buffer.
 
 import (
 	"bytes"

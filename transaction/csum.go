@@ -19,7 +19,7 @@ package transaction
 // the same transaction, or abandoned) never had an extent item: the same
 // step deletes their sums and frees them.
 //
-// Every edit holds Transaction.csumMu: an edit reads the neighbouring items
+// Every edit holds FS.csumMu: an edit reads the neighbouring items
 // and then changes them, which must not interleave with another handle's.
 // Readers take it only to confirm a miss (LookupCsums).
 
@@ -125,8 +125,8 @@ func (h *Handle) InsertCsums(bytenr uint64, sums []byte) error {
 	if err != nil {
 		return err
 	}
-	h.t.csumMu.Lock()
-	defer h.t.csumMu.Unlock()
+	h.fs.csumMu.Lock()
+	defer h.fs.csumMu.Unlock()
 	for len(sums) > 0 {
 		n, err := insertCsumsOnce(h, root, g, bytenr, sums)
 		if err != nil {
@@ -273,8 +273,8 @@ func (h *Handle) DeleteCsums(start, length uint64) error {
 	if err != nil {
 		return err
 	}
-	h.t.csumMu.Lock()
-	defer h.t.csumMu.Unlock()
+	h.fs.csumMu.Lock()
+	defer h.fs.csumMu.Unlock()
 	items, err := csumItemsIn(root, g, start, start+length)
 	if err != nil {
 		return fmt.Errorf("delete csums [%d, +%d): %w", start, length, err)
@@ -401,10 +401,9 @@ func (fs *FS) LookupCsums(start, length uint64) ([]byte, error) {
 	}
 	out, err := lookupCsums(root, g, start, length)
 	if errors.Is(err, ErrNoCsum) {
-		t := fs.current()
-		t.csumMu.Lock()
+		fs.csumMu.Lock()
 		out, err = lookupCsums(root, g, start, length)
-		t.csumMu.Unlock()
+		fs.csumMu.Unlock()
 	}
 	return out, err
 }

@@ -278,3 +278,64 @@ func TestCsumItemSpanningExtents(t *testing.T) {
 	require.NoError(t, h.End())
 	require.NoError(t, fs.Close())
 }
+
+// TestCsumReadersDuringTrims: readers looking up the sums of live sectors
+// never miss one while other handles and commits trim, split and delete
+// the items those sums share with dead sectors (a trim deletes an item and
+// inserts its tail: LookupCsums must not see the gap).
+func TestCsumReadersDuringTrims(t *testing.T) {
+	fs := csumFS(t, 4096)
+	g := fs.csumGeometry()
+	const runs, run = 96, 8 // runs of 8 sectors, live and dead in turn
+	base := uint64(1 << 32)
+	h, err := fs.Start(40)
+	require.NoError(t, err)
+	all := fakeSums(fs, base, runs*run)
+	require.NoError(t, h.InsertCsums(base, all))
+	require.NoError(t, h.End())
+	require.NoError(t, fs.Commit())
+	runStart := func(i int) uint64 { return base + uint64(i*run)*g.sector }
+
+	stop := make(chan struct{})
+	errs := make(chan error, 2)
+	for r := range 2 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for {
+				select {
+				case <-stop:
+					errs <- nil
+					return
+				default:
+				}
+				i := 2 * rng.IntN(runs/2) // live runs are the even ones
+				got, err := fs.LookupCsums(runStart(i), run*g.sector)
+				if err == nil && !slices.Equal(got, all[i*run*g.size:(i+1)*run*g.size]) {
+					err = fmt.Errorf("run %d: wrong sums", i)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	rng := rand.New(rand.NewPCG(3, 9))
+	for _, i := range rng.Perm(runs / 2) {
+		h, err := fs.Start(20)
+		require.NoError(t, err)
+		require.NoError(t, h.DeleteCsums(runStart(2*i+1), run*g.sector))
+		require.NoError(t, h.End())
+		if i%4 == 0 {
+			require.NoError(t, fs.Commit())
+		}
+	}
+	close(stop)
+	require.NoError(t, <-errs)
+	require.NoError(t, <-errs)
+	h, err = fs.Start(100)
+	require.NoError(t, err)
+	require.NoError(t, h.DeleteCsums(0, 1<<40))
+	require.NoError(t, h.End())
+	require.NoError(t, fs.Close())
+}

@@ -42,6 +42,11 @@ type FS struct {
 	env   *ctree.Env
 	alloc *alloc.Allocator
 	refs  *alloc.DelayedRefs
+	// csumMu serializes the edits of the csum tree (csum.go), which read
+	// neighbouring items before changing them, across transactions: a
+	// reader confirming a miss must exclude the committing transaction's
+	// edits and the next one's alike.
+	csumMu sync.Mutex
 
 	chunkTree, rootTree *ctree.Root
 	trees               treeSet

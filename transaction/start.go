@@ -20,7 +20,7 @@ func (fs *FS) Start(numItems int) (*Handle, error) {
 	}
 	bytes := InsertSize(fs.NodeSize(), numItems)
 	for attempt := 0; ; attempt++ {
-		h, err := fs.begin(userHandle, numItems, bytes)
+		h, err := fs.begin(userHandle, numItems, bytes, nil)
 		if !errors.Is(err, alloc.ErrNoSpace) || attempt > 0 || !fs.commitWouldFree() {
 			return h, err
 		}
@@ -40,9 +40,21 @@ func (fs *FS) commitWouldFree() bool {
 
 // Join begins a handle without a reserve of its own: its charges come from
 // the delayed-refs and global reserves (the kernel's join_transaction).
-func (fs *FS) Join() (*Handle, error) { return fs.begin(joinHandle, 0, 0) }
+func (fs *FS) Join() (*Handle, error) { return fs.begin(joinHandle, 0, 0, nil) }
 
-func (fs *FS) begin(kind handleKind, numItems int, bytes uint64) (*Handle, error) {
+// StartFrom is Start with the handle's reserve, and the delayed refs'
+// share, moved out of from, which its owner filled earlier: the kernel's
+// delalloc reserves metadata when data is buffered and the flush spends
+// it. It fails with alloc.ErrRsvExhausted, changing nothing, when from
+// holds less than 2 × InsertSize(numItems); it never commits.
+func (fs *FS) StartFrom(numItems int, from *alloc.BlockRsv) (*Handle, error) {
+	if numItems < 0 {
+		return nil, fmt.Errorf("start a transaction: %d items", numItems)
+	}
+	return fs.begin(userHandle, numItems, InsertSize(fs.NodeSize(), numItems), from)
+}
+
+func (fs *FS) begin(kind handleKind, numItems int, bytes uint64, from *alloc.BlockRsv) (*Handle, error) {
 	fs.commitLock.RLock()
 	if err := fs.readOnlyErr(); err != nil {
 		fs.commitLock.RUnlock()
@@ -51,7 +63,7 @@ func (fs *FS) begin(kind handleKind, numItems int, bytes uint64) (*Handle, error
 	h := &Handle{fs: fs, t: fs.current(), numItems: numItems, reserved: bytes, kind: kind}
 	if kind == userHandle {
 		h.rsv = fs.alloc.NewRsv("trans_block_rsv", format.BlockGroupMetadata)
-		if err := fs.reserve(h.rsv, bytes); err != nil {
+		if err := fs.reserve(h.rsv, bytes, from); err != nil {
 			fs.commitLock.RUnlock()
 			return nil, fmt.Errorf("start a transaction of %d items: %w", numItems, err)
 		}
@@ -63,10 +75,17 @@ func (fs *FS) begin(kind handleKind, numItems int, bytes uint64) (*Handle, error
 }
 
 // reserve fills a new handle reserve and grows the delayed-refs reserve by
-// as much, or changes nothing.
-func (fs *FS) reserve(rsv *alloc.BlockRsv, bytes uint64) error {
+// as much, from the free space or, when from is not nil, out of from; or
+// it changes nothing.
+func (fs *FS) reserve(rsv *alloc.BlockRsv, bytes uint64, from *alloc.BlockRsv) error {
 	if bytes == 0 {
 		return nil
+	}
+	if from != nil {
+		if err := from.Migrate(rsv, 2*bytes); err != nil {
+			return err
+		}
+		return rsv.Migrate(fs.delayedRefs, bytes)
 	}
 	if err := rsv.Add(bytes); err != nil {
 		return err

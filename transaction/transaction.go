@@ -34,9 +34,6 @@ type Transaction struct {
 		// runner deleted; the commit deletes their checksums (csum.go).
 		dropCsums []alloc.Range
 	}
-	// csumMu serializes the edits of the csum tree (csum.go), which read
-	// neighbouring items before changing them.
-	csumMu sync.Mutex
 }
 
 // freshExtent is an extent allocated by the running transaction whose

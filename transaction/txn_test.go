@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/alloc"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -153,6 +154,36 @@ func TestStartENOSPCWhenFull(t *testing.T) {
 	t.Logf("ENOSPC at Start after %d xattrs\n%s", n, fs.DumpSpace(nil))
 	require.NoError(t, fs.Commit())
 	require.Equal(t, n, countXattrs(t, fs))
+	require.NoError(t, fs.Close())
+}
+
+// StartFrom takes a handle's reserve and the delayed refs' share out of a
+// reserve filled earlier; a reserve holding less refuses, changing
+// nothing; End gives back what the handle did not use.
+func TestStartFrom(t *testing.T) {
+	fs, err := OpenFile(fsImage(t, 256<<20), testOptions())
+	require.NoError(t, err)
+	meta := func() uint64 { return fs.Alloc().Space(format.BlockGroupMetadata).MayUse }
+	idle := meta()
+	need := 2 * InsertSize(fs.NodeSize(), 3)
+	rsv := fs.Alloc().NewRsv("delalloc_meta", format.BlockGroupMetadata)
+	require.NoError(t, rsv.Add(need-1))
+	_, err = fs.StartFrom(3, rsv)
+	require.ErrorIs(t, err, alloc.ErrRsvExhausted)
+	_, held := rsv.Info()
+	require.Equal(t, need-1, held, "a refused StartFrom takes nothing")
+	require.NoError(t, rsv.Add(1))
+	h, err := fs.StartFrom(3, rsv)
+	require.NoError(t, err)
+	_, held = rsv.Info()
+	require.Zero(t, held, "the handle took it all")
+	require.Equal(t, idle+need, meta(), "moved, not reserved again")
+	root, _ := fs.Tree(format.FSTreeObjectID)
+	k, d := xattrItem(1, 100)
+	require.NoError(t, ctree.InsertItem(h, root, k, d))
+	require.NoError(t, h.End())
+	require.NoError(t, fs.Commit())
+	require.LessOrEqual(t, meta(), idle, "End and the commit gave it back")
 	require.NoError(t, fs.Close())
 }
 
