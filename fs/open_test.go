@@ -18,7 +18,7 @@ import (
 func TestOptions(t *testing.T) {
 	o := DefaultOptions()
 	require.NoError(t, o.Validate())
-	require.Contains(t, o.String(), "dirty-threshold=33554432")
+	require.Contains(t, o.String(), "data-buffer=33554432")
 	require.Contains(t, o.String(), "commit-interval=30s")
 	o.DirtyThreshold = -1
 	require.ErrorIs(t, o.Validate(), ErrInvalidOptions)

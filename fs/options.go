@@ -49,5 +49,5 @@ func (o Options) Validate() error {
 // String prints every option on one line, for benchmarks to print beside
 // their figures.
 func (o Options) String() string {
-	return fmt.Sprintf("%s dirty-threshold=%d", o.Transaction, o.DirtyThreshold)
+	return fmt.Sprintf("%s data-buffer=%d", o.Transaction, o.DirtyThreshold)
 }
