@@ -27,26 +27,61 @@ func (fs *FS) openRegular(op string, ino uint64, notReg syscall.Errno) (*inode, 
 		in.mu.Unlock()
 		fs.unpin(in)
 	}
-	if err := fs.load(in); err != nil {
+	if err := fs.regular(op, in, notReg); err != nil {
 		release()
 		return nil, nil, err
 	}
+	return in, release, nil
+}
+
+// regular loads in and fails unless it is a regular file: EISDIR for a
+// directory, notReg otherwise. REQUIRES: in.mu (shared: in is loaded).
+func (fs *FS) regular(op string, in *inode, notReg syscall.Errno) error {
+	if err := fs.load(in); err != nil {
+		return err
+	}
 	switch in.mode & syscall.S_IFMT {
 	case syscall.S_IFREG:
-		return in, release, nil
+		return nil
 	case syscall.S_IFDIR:
-		release()
-		return nil, nil, opError(op, ino, "", syscall.EISDIR, "")
+		return opError(op, in.ino, "", syscall.EISDIR, "")
 	}
-	release()
-	return nil, nil, opError(op, ino, "", notReg, "not a regular file")
+	return opError(op, in.ino, "", notReg, "not a regular file")
+}
+
+// openForRead is openRegular for a read, which holds in.mu shared
+// (reads of one file run side by side; writes and flushes wait). The
+// first use loads the inode exclusively.
+func (fs *FS) openForRead(ino uint64) (*inode, func(), error) {
+	in := fs.pin(ino)
+	in.mu.RLock()
+	if !in.loaded && !in.gone {
+		in.mu.RUnlock()
+		in.mu.Lock()
+		err := fs.load(in)
+		in.mu.Unlock()
+		if err != nil {
+			fs.unpin(in)
+			return nil, nil, err
+		}
+		in.mu.RLock()
+	}
+	release := func() {
+		in.mu.RUnlock()
+		fs.unpin(in)
+	}
+	if err := fs.regular("read", in, syscall.EINVAL); err != nil { // or gone meanwhile
+		release()
+		return nil, nil, err
+	}
+	return in, release, nil
 }
 
 // Read reads from regular file ino at off into p: the trees' data with the
 // buffered writes over it, up to the in-memory size. It returns the bytes
 // read (0 at or beyond the end). atime is not updated (as noatime).
 func (fs *FS) Read(ino uint64, p []byte, off uint64) (int, error) {
-	in, release, err := fs.openRegular("read", ino, syscall.EINVAL)
+	in, release, err := fs.openForRead(ino)
 	if err != nil {
 		return 0, err
 	}
@@ -65,7 +100,7 @@ func (fs *FS) Read(ino uint64, p []byte, off uint64) (int, error) {
 	return n, nil
 }
 
-// readData reads through the data layer. REQUIRES: in.mu.
+// readData reads through the data layer. REQUIRES: in.mu, shared or not.
 func (fs *FS) readData(in *inode, p []byte, off uint64) (int, error) {
 	n, err := fs.data.ReadAt(in.ino, p, int64(off), in.size, in.nodatasum())
 	if errors.Is(err, io.EOF) {

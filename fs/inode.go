@@ -21,9 +21,10 @@ type inode struct {
 	open int
 
 	// mu serializes the operations on the inode's data and size: writes,
-	// flushes, truncation, fallocate, eviction. Taken after fs.ns, before
-	// any handle; the BeforeCommit hook only try-locks it.
-	mu sync.Mutex
+	// flushes, truncation, fallocate, eviction; reads share it. Taken
+	// after fs.ns, before any handle; the BeforeCommit hook only try-locks
+	// it.
+	mu sync.RWMutex
 	// REQUIRES: mu.
 	loaded   bool
 	mode     uint32
