@@ -57,8 +57,8 @@ func (rs *dirtyRanges) insert(off uint64, p []byte) int64 {
 	var data []byte
 	if j == i+1 && v[i].off <= off {
 		data = v[i].data // one range that starts at or before off: grow it
-		if uint64(len(data)) < last-start {
-			data = append(data, make([]byte, last-start-uint64(len(data)))...)
+		if n := int(last - start); len(data) < n {
+			data = slices.Grow(data, n-len(data))[:n] // amortized; the tail is overwritten below
 		}
 	} else {
 		data = make([]byte, last-start)
@@ -174,6 +174,21 @@ func (fs *FS) beforeCommit() error {
 		fmt.Fprintf(fs.log, "cowfs: flush before commit: %v\n", err)
 	}
 	return nil
+}
+
+// onNoSpace is the transaction's OnNoSpace hook: a handle could not
+// reserve, so the buffers it can lock at once are flushed, giving back
+// their metadata reservations (the kernel's FLUSH_DELALLOC). It reports
+// whether there was anything to flush.
+func (fs *FS) onNoSpace() bool {
+	if fs.dirty.Load() == 0 || !fs.hookMu.TryLock() {
+		return false
+	}
+	defer fs.hookMu.Unlock()
+	if err := fs.flushAll(true); err != nil {
+		fmt.Fprintf(fs.log, "cowfs: flush for space: %v\n", err)
+	}
+	return true
 }
 
 // discard drops the buffered data of an inode being deleted and marks it

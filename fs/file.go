@@ -188,7 +188,7 @@ func (fs *FS) writeThrough(ino uint64, p []byte, off uint64) (int, error) {
 		return 0, err
 	}
 	defer release()
-	h, err := fs.start(fs.data.WriteItems(len(p)) + 1)
+	h, err := fs.t.Start(fs.data.WriteItems(len(p)) + 1)
 	if err != nil {
 		return 0, wrap("write", ino, err)
 	}

@@ -136,6 +136,7 @@ func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 		return fs, nil
 	}
 	t.BeforeCommit(fs.beforeCommit)
+	t.OnNoSpace(fs.onNoSpace)
 	if err := fs.cleanOrphans(); err != nil {
 		return nil, fmt.Errorf("open: orphan cleanup: %w", err)
 	}

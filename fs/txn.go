@@ -1,9 +1,7 @@
 package fs
 
 import (
-	"errors"
 	"fmt"
-	"syscall"
 
 	"cowfs/transaction"
 )
@@ -28,25 +26,11 @@ const (
 // keeps its last commit), as the kernel's btrfs_abort_transaction: fn runs
 // only after every check that can fail without a change.
 func (fs *FS) run(op string, ino uint64, items int, fn func(h handle) error) error {
-	h, err := fs.start(items)
+	h, err := fs.t.Start(items)
 	if err != nil {
 		return wrap(op, ino, err)
 	}
 	return fs.runIn(h, op, ino, fn)
-}
-
-// start starts a handle of items. Out of space, it flushes the buffers it
-// can lock at once (their metadata reservations come back, as the
-// kernel's FLUSH_DELALLOC) and tries again.
-func (fs *FS) start(items int) (handle, error) {
-	h, err := fs.t.Start(items)
-	if errors.Is(err, syscall.ENOSPC) && fs.dirty.Load() > 0 {
-		if ferr := fs.flushAll(true); ferr != nil {
-			return nil, errors.Join(err, ferr)
-		}
-		return fs.t.Start(items)
-	}
-	return h, err
 }
 
 // runIn is run in a handle already started.

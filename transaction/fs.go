@@ -70,6 +70,7 @@ type FS struct {
 	stats        stats
 	ticker       *committer
 	beforeCommit atomic.Pointer[func() error]
+	onNoSpace    atomic.Pointer[func() bool]
 	// liveReserved is the bytes reserved by running user handles (their
 	// share of the delayed-refs reserve is kept until they end).
 	liveReserved atomic.Uint64

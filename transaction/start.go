@@ -11,24 +11,38 @@ import (
 // Start begins a handle in the running transaction that may insert up to
 // numItems items: it reserves InsertSize(numItems) bytes for the handle and
 // as much again for the delayed references it will queue. When the space
-// cannot be promised it commits once (releasing pinned space and the
-// delayed-refs reserve, as the kernel's flushing does) and retries;
-// then it fails with ENOSPC before anything changed (as the kernel does).
+// cannot be promised it flushes as the kernel's flush_space does, cheapest
+// first, retrying after each step: the OnNoSpace hook (the filesystem's
+// buffered data gives back its reservations: FLUSH_DELALLOC), then a
+// commit (pinned space and the delayed-refs reserve: COMMIT_TRANS); then
+// it fails with ENOSPC before anything changed (as the kernel does).
 func (fs *FS) Start(numItems int) (*Handle, error) {
 	if numItems < 0 {
 		return nil, fmt.Errorf("start a transaction: %d items", numItems)
 	}
 	bytes := InsertSize(fs.NodeSize(), numItems)
-	for attempt := 0; ; attempt++ {
-		h, err := fs.begin(userHandle, numItems, bytes, nil)
-		if !errors.Is(err, alloc.ErrNoSpace) || attempt > 0 || !fs.commitWouldFree() {
+	h, err := fs.begin(userHandle, numItems, bytes, nil)
+	if !errors.Is(err, alloc.ErrNoSpace) {
+		return h, err
+	}
+	if fn := fs.onNoSpace.Load(); fn != nil && (*fn)() {
+		if h, err = fs.begin(userHandle, numItems, bytes, nil); !errors.Is(err, alloc.ErrNoSpace) {
 			return h, err
 		}
-		if err := fs.Commit(); err != nil {
-			return nil, err
-		}
 	}
+	if !fs.commitWouldFree() {
+		return nil, err
+	}
+	if err := fs.Commit(); err != nil {
+		return nil, err
+	}
+	return fs.begin(userHandle, numItems, bytes, nil)
 }
+
+// OnNoSpace sets a function Start runs when it cannot reserve, before it
+// commits; it reports whether it gave any reservation back. It may run in
+// a goroutine holding locks of the caller's (it must only try-lock).
+func (fs *FS) OnNoSpace(fn func() bool) { fs.onNoSpace.Store(&fn) }
 
 // commitWouldFree reports whether a commit would release space: pinned
 // extents, or delayed-refs and delayed-items reservations.
