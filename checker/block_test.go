@@ -201,6 +201,15 @@ func TestWriteRule(t *testing.T) {
 			t.Fatalf("message: %v", err)
 		}
 	}
+	// One field: a block whose header generation is that of the last commit.
+	b0 := fsLeaf()
+	if err := CheckWrite(b0, testCtx(), tGen-1); err != nil {
+		t.Fatal(err)
+	}
+	hdr(b0).SetGeneration(tGen - 1)
+	resum(b0)
+	err := CheckWrite(b0, testCtx(), tGen-1)
+	assertOnlyRule(t, RuleWriteGen, err, []*Error{err.(*Error)})
 	// The write-time checks include structure and items, not the checksum.
 	b := fsLeaf()
 	format.Leaf(b).SetItemKey(1, k(255, format.InodeRefKey, 0))

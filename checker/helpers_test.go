@@ -3,6 +3,7 @@ package checker
 import (
 	"errors"
 	"sort"
+	"sync"
 	"testing"
 
 	"cowfs/disk/format"
@@ -316,4 +317,20 @@ func assertOnlyRule(t *testing.T, rule int, first error, all []*Error) {
 		}
 	}
 	t.Logf("rule %d: %v", rule, first)
+	recordRule(t, rule)
+}
+
+// firedRules records, for each rule, the tests in which a failing case made
+// exactly that rule fire (assertOnlyRule, or recordRule called directly
+// after an equivalent assertion). TestEveryRuleHasFailingCase reads it.
+var firedRules = struct {
+	sync.Mutex
+	by map[int][]string
+}{by: map[int][]string{}}
+
+// recordRule notes that test t asserted a failing case of rule alone.
+func recordRule(t *testing.T, rule int) {
+	firedRules.Lock()
+	defer firedRules.Unlock()
+	firedRules.by[rule] = append(firedRules.by[rule], t.Name())
 }

@@ -126,6 +126,7 @@ func TestSuperSuspicious(t *testing.T) {
 			t.Fatalf("CheckSuper: %v %v", w, err)
 		}
 		t.Logf("rule 11: %s", w[0])
+		recordRule(t, RuleSuperSuspicious)
 	}
 }
 

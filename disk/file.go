@@ -75,7 +75,10 @@ func openFile(path string, opts FileOptions, openDirect opener) (*FileDevice, er
 	f := &FileDevice{file: file, path: path, direct: direct, readOnly: opts.ReadOnly}
 	if f.size, err = sizeFile(file, opts); err != nil {
 		file.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	if !direct && !opts.Buffered {
+		noteBuffered(path) // only for a device that opened
 	}
 	return f, nil
 }
@@ -98,7 +101,6 @@ func openMaybeDirect(path string, opts FileOptions, openDirect opener) (*os.File
 		if !errors.Is(err, syscall.EINVAL) {
 			return nil, false, err
 		}
-		noteBuffered(path)
 	}
 	file, err := os.OpenFile(path, flag, 0o644)
 	return file, false, err
@@ -139,8 +141,10 @@ func sizeFile(file *os.File, opts FileOptions) (int64, error) {
 		if size, err = file.Seek(0, io.SeekEnd); err != nil {
 			return 0, err
 		}
+	case st.IsDir():
+		return 0, errors.New("is a directory, not an image file or block device")
 	default:
-		return 0, fmt.Errorf("not a regular file or block device (%v)", st.Mode().Type())
+		return 0, fmt.Errorf("is a %s, not an image file or block device", fileKind(st.Mode()))
 	}
 	return size &^ (directio.BlockSize - 1), nil
 }
@@ -156,3 +160,17 @@ func (f *FileDevice) Size() int64 { return f.size }
 
 // Close closes the file.
 func (f *FileDevice) Close() error { return f.file.Close() }
+
+// fileKind names the type of a file that is neither a regular file nor a
+// block device, for an error message.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	}
+	return fmt.Sprintf("file of mode %v", m.Type())
+}

@@ -60,9 +60,19 @@ func Make(dev disk.Device, opts Options) (*Result, error) {
 // calls it before doing so.
 func Probe(dev disk.Device) error {
 	s, err := disk.ReadSuper(dev)
+	var none *disk.NoSuperError
 	switch {
 	case err == nil:
 		return fmt.Errorf("%w (fsid %s)", ErrExists, s.Fsid)
+	case errors.As(err, &none):
+		// A copy with the btrfs magic that fails a later check is a
+		// damaged filesystem, still one (mkfs.btrfs refuses it too).
+		for _, c := range none.Copies {
+			if c.Super != nil && c.Super.Magic == format.Magic {
+				return fmt.Errorf("%w (damaged: %v)", ErrExists, c.Err)
+			}
+		}
+		return nil
 	case errors.Is(err, disk.ErrNoSuper):
 		return nil
 	}

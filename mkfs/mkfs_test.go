@@ -220,6 +220,28 @@ func TestRefusesExistingFilesystem(t *testing.T) {
 	require.Equal(t, second.Fsid, s.Fsid)
 }
 
+// A filesystem whose every superblock copy carries the magic but fails its
+// checksum is still one: refused without Force, as mkfs.btrfs refuses it.
+func TestRefusesDamagedFilesystem(t *testing.T) {
+	o := DefaultOptions()
+	dev, _ := makeOn(t, 64<<20, o)
+	for i := range format.SuperMirrorMax {
+		if off := format.MirrorOffset(i); off+format.SuperSize <= dev.Size() {
+			dev.Bytes()[off+format.SuperSize-1] ^= 0xff // in the padding: only the checksum breaks
+		}
+	}
+	_, err := disk.ReadSuper(dev)
+	require.ErrorIs(t, err, disk.ErrNoSuper, "no valid copy left")
+	before := bytes.Clone(dev.Bytes())
+	_, err = Make(dev, o)
+	require.ErrorIs(t, err, ErrExists)
+	require.ErrorContains(t, err, "checksum mismatch")
+	require.True(t, bytes.Equal(before, dev.Bytes()), "nothing written")
+	o.Force = true
+	_, err = Make(dev, o)
+	require.NoError(t, err)
+}
+
 func TestInvalidOptionsWriteNothing(t *testing.T) {
 	const devSize = 64 << 20
 	cases := map[string]func(o *Options){

@@ -340,3 +340,240 @@ func TestFsckCleanOnOracleImages(t *testing.T) {
 		})
 	}
 }
+
+// badInputCase is one bad input and what each command must do with it.
+// A command missing from want is not run on that input (the input is no bad
+// input for it: mkfs on a file with no btrfs magic simply formats it).
+type badInputCase struct {
+	name string
+	make func(t *testing.T, dir string) string // returns the IMAGE argument
+	want map[string]badInputWant
+}
+
+// badInputWant: exit status, and a substring naming what is wrong and where.
+// onStdout: the finding is a report line on stdout (fsck's problem list,
+// dump-tree's per-block lines, dump-super's [DON'T MATCH]) and stderr stays
+// empty; otherwise it is the single "cowfs: ..." line on stderr.
+type badInputWant struct {
+	code     int
+	msg      string
+	onStdout bool
+}
+
+// badInputSuper rewrites the superblock copy at off with edit applied,
+// re-checksummed, or, if stale, under its old checksum.
+func badInputSuper(t *testing.T, img string, off int64, edit func(s *format.Super), stale bool) {
+	t.Helper()
+	f, err := os.OpenFile(img, os.O_RDWR, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	buf := make([]byte, format.SuperSize)
+	_, err = f.ReadAt(buf, off)
+	require.NoError(t, err)
+	s, err := format.DecodeSuper(buf)
+	require.NoError(t, err)
+	edit(s)
+	out := s.EncodeWithCsum()
+	if stale {
+		copy(out[:format.CsumFieldSize], buf[:format.CsumFieldSize])
+	}
+	_, err = f.WriteAt(out, off)
+	require.NoError(t, err)
+}
+
+// TestBadInputEveryCommand is issue 2's bad-input paragraph run against the
+// binary: truncated images, non-btrfs files, a wrong magic, checksum
+// mismatches, a device below the minimum size, paths that cannot be opened
+// (a directory, a missing file, a missing directory — chmod 000 means
+// nothing to root), each given to fsck, dump-super, dump-tree and mkfs. Each
+// must exit nonzero with its one-line error (or its report lines) naming what
+// is wrong and where, never panic, and write nothing: the file's bytes,
+// size and mtime are the same after, a missing path stays missing, a
+// directory stays empty.
+//
+// The exceptions are btrfs-progs' own behaviour, which the inspection
+// commands copy: dump-super prints a copy whose checksum does not match with
+// "[DON'T MATCH]" and exit 0, and prints the intact superblock of a
+// truncated image; dump-tree prints a truncated image whose tree blocks all
+// lie before the cut. Those rows say code 0.
+func TestBadInputEveryCommand(t *testing.T) {
+	bin := inspectBin(t)
+	good := filepath.Join(t.TempDir(), "good.img")
+	out, errs, code := fscktest.Output(bin, "mkfs", "--size", "128M", good) // 128 MiB: the 64 MiB mirror exists
+	require.Zero(t, code, "%s%s", out, errs)
+	const mirror1 = 64 << 20
+	copyGood := func(t *testing.T, dir string) string {
+		p := filepath.Join(dir, "fs.img")
+		b, err := os.ReadFile(good)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(p, b, 0o644))
+		return p
+	}
+	file := func(name string, content []byte) func(*testing.T, string) string {
+		return func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, name)
+			require.NoError(t, os.WriteFile(p, content, 0o644))
+			return p
+		}
+	}
+	truncated := func(size int64) func(*testing.T, string) string {
+		return func(t *testing.T, dir string) string {
+			p := copyGood(t, dir)
+			require.NoError(t, os.Truncate(p, size))
+			return p
+		}
+	}
+	badMagic := func(s *format.Super) { s.Magic ^= 0xff }
+	flipLabel := func(s *format.Super) { s.Label[0] ^= 'Z' }
+	supers := func(edit func(*format.Super), stale bool, offs ...int64) func(*testing.T, string) string {
+		return func(t *testing.T, dir string) string {
+			p := copyGood(t, dir)
+			for _, off := range offs {
+				badInputSuper(t, p, off, edit, stale)
+			}
+			return p
+		}
+	}
+	const metaCut = 5300000 // inside the metadata chunk: the last tree blocks are gone
+	cases := []badInputCase{
+		{"missing file", func(_ *testing.T, dir string) string { return filepath.Join(dir, "missing.img") }, map[string]badInputWant{
+			"fsck":       {1, "cannot open %s: no such file or directory", false},
+			"dump-super": {1, "cannot open %s: no such file or directory", false},
+			"dump-tree":  {1, "cannot open %s: no such file or directory", false},
+			"mkfs":       {2, "%s does not exist: --size is required", false},
+		}},
+		{"missing directory", func(_ *testing.T, dir string) string { return filepath.Join(dir, "nodir", "x.img") }, map[string]badInputWant{
+			"fsck":            {1, "cannot open %s: no such file or directory", false},
+			"dump-super":      {1, "cannot open %s: no such file or directory", false},
+			"dump-tree":       {1, "cannot open %s: no such file or directory", false},
+			"mkfs --size 64M": {1, "open %s: no such file or directory", false},
+		}},
+		{"directory", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "adir")
+			require.NoError(t, os.Mkdir(p, 0o755))
+			return p
+		}, map[string]badInputWant{
+			"fsck":       {1, "cannot open %s: ", false},
+			"dump-super": {1, "cannot open %s: ", false},
+			"dump-tree":  {1, "cannot open %s: ", false},
+			"mkfs":       {1, "open %s: is a directory", false},
+		}},
+		{"non-btrfs file", file("zeros", make([]byte, 2<<20)), map[string]badInputWant{
+			"fsck":       {1, "%s: no valid btrfs superblock (primary at 65536: bad magic 0x0", false},
+			"dump-super": {1, "bad magic on superblock at 65536 of %s", false},
+			"dump-tree":  {1, "%s: no valid btrfs superblock (primary at 65536: bad magic 0x0", false},
+			"mkfs":       {2, "%s: invalid mkfs option: size 2MiB is below the minimum", false},
+		}},
+		{"text file shorter than a superblock", file("hello", []byte("hello")), map[string]badInputWant{
+			"fsck":       {1, "%s: no valid btrfs superblock (primary at 65536: beyond device end", false},
+			"dump-super": {1, "superblock 0 at 65536 lies beyond the end of %s", false},
+			"dump-tree":  {1, "%s: no valid btrfs superblock (primary at 65536: beyond device end", false},
+			"mkfs":       {2, "%s: invalid mkfs option: size 0B is below the minimum", false},
+		}},
+		{"device below the minimum", file("small", make([]byte, 10<<20)), map[string]badInputWant{
+			"mkfs":            {2, "%s: invalid mkfs option: size 10MiB is below the minimum 21MiB", false},
+			"mkfs --size 20M": {2, "invalid mkfs option: size 20MiB is below the minimum 21MiB", false},
+		}},
+		{"truncated image", truncated(40 << 20), map[string]badInputWant{
+			"fsck":       {1, "%s: image truncated: 41943040 bytes, the superblock's dev_item.total_bytes is 134217728", false},
+			"dump-super": {0, "superblock: bytenr=65536, device=%s", true},
+			"dump-tree":  {0, "fs tree key (FS_TREE ROOT_ITEM 0)", true},
+			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+		{"image truncated inside its tree blocks", truncated(metaCut), map[string]badInputWant{
+			"fsck":       {1, "%s: image truncated: 5296128 bytes", false}, // whole 4 KiB blocks
+			"dump-super": {0, "superblock: bytenr=65536, device=%s", true},
+			"dump-tree":  {1, "cannot read tree block 5292032: %s: I/O beyond end of device", true},
+			"mkfs":       {2, "%s: invalid mkfs option: size 5172KiB is below the minimum", false},
+		}},
+		{"wrong magic in every copy", supers(badMagic, false, format.SuperInfoOffset, mirror1), map[string]badInputWant{
+			"fsck":       {1, "%s: no valid btrfs superblock (primary at 65536: bad magic 0x4d5f53665248", false},
+			"dump-super": {1, "bad magic on superblock at 65536 of %s", false},
+			"dump-tree":  {1, "%s: no valid btrfs superblock (primary at 65536: bad magic", false},
+		}},
+		{"wrong magic in the primary", supers(badMagic, false, format.SuperInfoOffset), map[string]badInputWant{
+			"fsck":       {1, "superblock primary at 65536: bad superblock: no valid FS found, bad magic", true},
+			"dump-super": {1, "bad magic on superblock at 65536 of %s", false},
+			"dump-tree":  {1, "%s: primary superblock at 65536: bad magic 0x4d5f53665248", false},
+			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+		{"checksum mismatch in every copy", supers(flipLabel, true, format.SuperInfoOffset, mirror1), map[string]badInputWant{
+			"fsck":       {1, "%s: no valid btrfs superblock (primary at 65536: xxhash64 checksum mismatch", false},
+			"dump-super": {0, "[DON'T MATCH]", true},
+			"dump-tree":  {1, "%s: no valid btrfs superblock (primary at 65536: xxhash64 checksum mismatch", false},
+			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+		{"checksum mismatch in the primary", supers(flipLabel, true, format.SuperInfoOffset), map[string]badInputWant{
+			"fsck":       {1, "superblock primary at 65536: bad superblock: superblock checksum mismatch", true},
+			"dump-super": {0, "[DON'T MATCH]", true},
+			"dump-tree":  {1, "%s: primary superblock at 65536: xxhash64 checksum mismatch; dumping from the superblock copy at 67108864", false},
+			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+		{"tree block checksum mismatch", func(t *testing.T, dir string) string {
+			p := copyGood(t, dir)
+			leaf := fscktest.Find(t, p, func(b fscktest.BlockRef) bool { return b.Tree == format.FSTreeObjectID })
+			fscktest.PatchBlock(t, p, leaf, false, func(b []byte) { b[len(b)-1] ^= 1 })
+			return p
+		}, map[string]badInputWant{
+			"fsck":      {1, "bad tree block: root=5 block=5292032, checksum verify failed", true},
+			"dump-tree": {1, "bad tree block: root=5 block=5292032, checksum verify failed", true},
+			"mkfs":      {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+	}
+	for _, c := range cases {
+		for _, command := range []string{"fsck", "dump-super", "dump-tree", "mkfs", "mkfs --size 64M", "mkfs --size 20M"} {
+			w, ok := c.want[command]
+			if !ok {
+				continue
+			}
+			t.Run(c.name+"/"+command, func(t *testing.T) {
+				dir := t.TempDir()
+				img := c.make(t, dir)
+				before := badInputState(t, img)
+				args := append(strings.Fields(command), img)
+				stdout, stderr, code := fscktest.Output(bin, args...)
+				t.Logf("cowfs %s → exit %d\nstderr: %sstdout (first line): %s", strings.Join(args, " "), code,
+					stderr, strings.SplitN(stdout, "\n", 2)[0])
+				for _, s := range []string{stdout, stderr} {
+					require.NotContains(t, s, "panic", "cowfs %v", args)
+					require.NotContains(t, s, "goroutine ", "cowfs %v", args)
+				}
+				require.Equal(t, w.code, code, "cowfs %v\nstdout: %s\nstderr: %s", args, stdout, stderr)
+				want := w.msg
+				if strings.Contains(want, "%s") {
+					want = fmt.Sprintf(want, img)
+				}
+				if w.onStdout {
+					require.Empty(t, stderr, "cowfs %v", args)
+					require.Contains(t, stdout, want, "cowfs %v", args)
+				} else {
+					require.Equal(t, 1, strings.Count(stderr, "\n"), "cowfs %v: one error line, got %q", args, stderr)
+					require.True(t, strings.HasPrefix(stderr, "cowfs: "), "cowfs %v: %q", args, stderr)
+					require.Contains(t, stderr, want, "cowfs %v", args)
+				}
+				require.Equal(t, before, badInputState(t, img), "cowfs %v changed %s", args, img)
+				if d := filepath.Dir(img); filepath.Base(d) == "nodir" {
+					_, err := os.Stat(d)
+					require.True(t, os.IsNotExist(err), "cowfs %v created %s", args, d)
+				}
+			})
+		}
+	}
+}
+
+// badInputState is what "nothing written" compares: a missing path, a
+// directory's entries, or a file's size, mtime and bytes.
+func badInputState(t *testing.T, path string) string {
+	t.Helper()
+	st, err := os.Stat(path)
+	if os.IsNotExist(err) {
+		return "missing"
+	}
+	require.NoError(t, err)
+	if st.IsDir() {
+		ents, err := os.ReadDir(path)
+		require.NoError(t, err)
+		return fmt.Sprintf("dir with %d entries", len(ents))
+	}
+	return fmt.Sprintf("file size %d mtime %v sha256 %x", st.Size(), st.ModTime().UnixNano(), inspectFileHash(t, path))
+}

@@ -29,7 +29,8 @@ block prints the checker's error line instead, and the dump goes on.
 
 TREE is a name (root, extent, chunk, dev, fs, csum, quota, uuid, free-space,
 block-group, data-reloc, log) or a tree id. Exit status 1 when a block was
-bad.`,
+bad, or when the primary superblock was (the dump then uses a mirror and
+says so on stderr).`,
 		Args: imageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseTreeFlag(tree)
@@ -58,6 +59,13 @@ func runDumpTree(cmd *cobra.Command, path string, tree *uint64, blocks []uint64)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	// A damaged primary superblock (btrfs-progs refuses such an image): the
+	// dump goes on from the copy fsck.Open chose, says so, and exits 1.
+	badSuper := len(img.Supers) > 0 && img.Supers[0].Mirror == 0 && img.Supers[0].Err != nil
+	if badSuper {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s: primary %v; dumping from the superblock copy at %d\n",
+			path, img.Supers[0].Err, img.Super.Bytenr)
+	}
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	p := newTreePrinter(w, img)
 	switch {
@@ -72,7 +80,7 @@ func runDumpTree(cmd *cobra.Command, path string, tree *uint64, blocks []uint64)
 	if err := w.Flush(); err != nil {
 		return err
 	}
-	if p.bad > 0 {
+	if p.bad > 0 || badSuper {
 		return exitCode(1)
 	}
 	return nil

@@ -104,7 +104,7 @@ func runMkfs(out io.Writer, path string, f mkfsFlags) error {
 	}
 	dev, created, err := openMkfsImage(path, o)
 	if err != nil {
-		return err
+		return mkfsError(path, err)
 	}
 	res, err := mkfs.Make(dev, o)
 	if cerr := dev.Close(); err == nil && cerr != nil {
@@ -114,20 +114,24 @@ func runMkfs(out io.Writer, path string, f mkfsFlags) error {
 		if created {
 			os.Remove(path)
 		}
-		return mkfsError(err)
+		return mkfsError(path, err)
 	}
 	printMkfsResult(out, path, res)
 	return nil
 }
 
 // mkfsError maps library errors to exit statuses: invalid options 2,
-// everything else (an existing filesystem included) 1.
-func mkfsError(err error) error {
+// everything else (an existing filesystem included) 1. The errors that
+// judge the device (too small, already a filesystem) name it.
+func mkfsError(path string, err error) error {
+	var usage usageError
 	switch {
+	case errors.As(err, &usage):
+		return err // worded already: a flag, or a message naming path
 	case errors.Is(err, mkfs.ErrInvalidOptions):
-		return usageError{err}
+		return usageError{fmt.Errorf("%s: %w", path, err)}
 	case errors.Is(err, mkfs.ErrExists):
-		return fmt.Errorf("%w; use --force to overwrite it", err)
+		return fmt.Errorf("%s: %w; use --force to overwrite it", path, err)
 	}
 	return err
 }
