@@ -12,7 +12,7 @@ for pkg in $(go list ./...); do
 	for target in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
 		echo "== $pkg $target ($fuzztime, $(date -u +%FT%TZ))"
 		go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" \
-			-fuzzminimizetime 100x -parallel "$(nproc)" 2>&1 | tail -2
+			-fuzzminimizetime 100x -parallel "$(nproc)" 2>&1 | tail -3
 		n=$((n + 1))
 	done
 done
