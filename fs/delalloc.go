@@ -126,6 +126,7 @@ func (fs *FS) flushLocked(in *inode) error {
 		}
 	}
 	in.mtime = timeZero
+	fs.dropRsv(in) // nothing left to flush: whatever a failed run left over goes back
 	return nil
 }
 

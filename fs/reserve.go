@@ -28,8 +28,10 @@ import (
 // need is what flushing some buffered ranges needs.
 type need struct{ data, meta uint64 }
 
-func (a need) plus(b need) need  { return need{a.data + b.data, a.meta + b.meta} }
-func (a need) minus(b need) need { return need{a.data - b.data, a.meta - b.meta} }
+func (a need) plus(b need) need { return need{a.data + b.data, a.meta + b.meta} }
+func (a need) minus(b need) need {
+	return need{a.data - min(a.data, b.data), a.meta - min(a.meta, b.meta)}
+}
 
 // runNeed is what one flush run of n bytes at off needs.
 func (fs *FS) runNeed(off uint64, n int) need {
