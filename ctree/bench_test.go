@@ -24,7 +24,8 @@ import (
 // is the search (lock coupling, cache Find per level, binary search in each
 // block) and the leaf and node edits. Besides ns/op each reports cpu-ns/op,
 // the process's CPU time per operation (cpuMeter), which a machine shared
-// with other work inflates less. Results and the command are in
+// with other work inflates less; the lookups also report their work,
+// blocks/op and cmps/op (reportWork). Results and the command are in
 // docs/benchmarks.md:
 //
 //	go test -run '^$' -bench . -benchtime 2s ./ctree/
@@ -179,6 +180,29 @@ func (m *cpuMeter) report(b *testing.B) {
 	b.ReportMetric(float64(m.total.Nanoseconds())/float64(b.N), "cpu-ns/op")
 }
 
+// reportWork reports the work of a lookup, apart from its memory stalls:
+// the blocks whose slot a search looked for (blocks/op) and the keys it
+// compared (cmps/op), averaged over 10,000 searches of keys run after the
+// timed loop with the timer stopped (the searches Lookup does, counted by
+// the searcher as it goes).
+func reportWork(b *testing.B, root *Root, keys func() format.Key) {
+	b.StopTimer()
+	const runs = 10_000
+	var w searchWork
+	for range runs {
+		var p Path
+		found, err := SearchSlot(nil, root, keys(), &p, 0, false)
+		if err != nil || !found {
+			b.Fatal(err, found)
+		}
+		w.blocks += p.work.blocks
+		w.keys += p.work.keys
+		p.Release()
+	}
+	b.ReportMetric(float64(w.blocks)/runs, "blocks/op")
+	b.ReportMetric(float64(w.keys)/runs, "cmps/op")
+}
+
 func BenchmarkLookup(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run(benchName(n), func(b *testing.B) {
@@ -195,6 +219,7 @@ func BenchmarkLookup(b *testing.B) {
 			}
 			cpu.stop()
 			cpu.report(b)
+			reportWork(b, bt.root, func() format.Key { return testKey(2 * r.IntN(n)) })
 		})
 	}
 }
@@ -225,6 +250,7 @@ func BenchmarkLookupHot(b *testing.B) {
 			}
 			cpu.stop()
 			cpu.report(b)
+			reportWork(b, bt.root, func() format.Key { j++; return hot[j%len(hot)] })
 		})
 	}
 }

@@ -1,10 +1,6 @@
 package ctree
 
-import (
-	"sort"
-
-	"cowfs/disk/format"
-)
+import "cowfs/disk/format"
 
 // Keys are ordered by format.Key.Compare: objectid, then type, then offset,
 // each as an unsigned number. Within a leaf item keys strictly increase;
@@ -13,23 +9,60 @@ import (
 
 // leafSlot returns the slot of key in leaf l, or where it would be inserted.
 func leafSlot(l format.Leaf, key format.Key) (int, bool) {
-	n := l.NrItems()
-	i := sort.Search(n, func(i int) bool { return l.ItemKey(i).Compare(key) >= 0 })
-	return i, i < n && l.ItemKey(i).Compare(key) == 0
+	slot, found, _ := leafSlotCounted(l, key)
+	return slot, found
 }
 
 // nodeSlot returns the slot of the child whose subtree holds key: the last
 // pointer whose key is <= key, or 0 when key sorts before every pointer.
 func nodeSlot(n format.Node, key format.Key) (int, bool) {
+	slot, found, _ := nodeSlotCounted(n, key)
+	return slot, found
+}
+
+// leafSlotCounted is leafSlot that also returns the keys it compared.
+func leafSlotCounted(l format.Leaf, key format.Key) (int, bool, int) {
+	nr := l.NrItems()
+	i, cmps := lowerBound(l, format.ItemHeaderSize, key, nr)
+	if i < nr {
+		cmps++
+		if l.ItemKey(i) == key {
+			return i, true, cmps
+		}
+	}
+	return i, false, cmps
+}
+
+// nodeSlotCounted is nodeSlot that also returns the keys it compared.
+func nodeSlotCounted(n format.Node, key format.Key) (int, bool, int) {
 	nr := n.NrItems()
-	i := sort.Search(nr, func(i int) bool { return n.Key(i).Compare(key) >= 0 })
-	if i < nr && n.Key(i).Compare(key) == 0 {
-		return i, true
+	i, cmps := lowerBound(n, format.KeyPtrSize, key, nr)
+	if i < nr {
+		cmps++
+		if n.Key(i) == key {
+			return i, true, cmps
+		}
 	}
-	if i > 0 {
-		i--
+	return max(i-1, 0), false, cmps
+}
+
+// lowerBound returns the first of the nr keys of block b, which are size
+// bytes apart, that is >= key (nr when there is none), and the number of
+// keys it compared: a binary search. A leaf's item headers and a node's
+// key pointers both start with their key, right after the block header
+// (btrfs-format.md §2.2), so one search serves both.
+func lowerBound(b []byte, size int, key format.Key, nr int) (int, int) {
+	lo, hi, cmps := 0, nr, 0
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		cmps++
+		if format.ReadKey(b[format.HeaderSize+m*size:]).Less(key) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
 	}
-	return i, false
+	return lo, cmps
 }
 
 // MaxKey is the largest key.

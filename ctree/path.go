@@ -47,12 +47,20 @@ type Path struct {
 	upper    [format.MaxLevel]format.Key
 	hasUpper [format.MaxLevel]bool
 	c        *cache.Cache
-	wll      int // writeLockLevel of the last search
+	wll      int        // writeLockLevel of the last search
+	work     searchWork // what the last search did
 
 	// LowestLevel stops a search at this level (a node) instead of the
 	// leaf; only for searches that do not insert or delete (insLen 0).
 	LowestLevel int
 }
+
+// searchWork is what one SearchSlot did, its restarts included: the blocks
+// whose slot it searched and the keys it compared (for the benchmarks'
+// figures: the work of a search, whatever its memory stalls).
+type searchWork struct{ blocks, keys int }
+
+func (w *searchWork) searched(keys int) { w.blocks++; w.keys += keys }
 
 // Node returns the block held at level, or nil.
 func (p *Path) Node(level int) *cache.ExtentBuffer { return p.nodes[level] }
@@ -91,6 +99,7 @@ func (p *Path) Release() {
 	}
 	p.hasUpper = [format.MaxLevel]bool{}
 	p.wll = 0
+	p.work = searchWork{}
 }
 
 // set puts eb, locked as m, with the caller's reference, at level.

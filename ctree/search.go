@@ -274,7 +274,8 @@ func (s *searcher) cowIfNeeded(level int) error {
 
 // atLeaf finds the slot in the leaf and makes room for an insert.
 func (s *searcher) atLeaf() (bool, error) {
-	slot, found := leafSlot(s.p.nodes[0].Leaf(), s.key)
+	slot, found, cmps := leafSlotCounted(s.p.nodes[0].Leaf(), s.key)
+	s.p.work.searched(cmps)
 	s.p.slots[0] = slot
 	if s.needsRoom(found) && s.p.nodes[0].Leaf().FreeSpace() < s.insLen {
 		if err := s.splitLeaf(found); err != nil {
@@ -306,7 +307,8 @@ func (s *searcher) atNode(level int) (next *cache.ExtentBuffer, stop, found bool
 		next, err = s.shrinkRoot(level)
 		return next, false, false, err
 	}
-	slot, found := nodeSlot(s.p.nodes[level].Node(), s.key)
+	slot, found, cmps := nodeSlotCounted(s.p.nodes[level].Node(), s.key)
+	s.p.work.searched(cmps)
 	s.p.setSlot(level, slot)
 	if err := s.restructure(level); err != nil {
 		return nil, false, false, err
