@@ -187,6 +187,7 @@ type ampScenario struct {
 	pressure    int // buffers of the image's other trees held referenced
 	hold        int // Options.HoldReadsAfter
 	reserve     int
+	policy      Policy
 }
 
 // ampResult is what one scenario measured.
@@ -263,6 +264,7 @@ func runAmpScenario(t *testing.T, sc ampScenario) ampResult {
 	h := newHarness(t, 64<<20, ampNodeSize, 64<<20)
 	files := ampBuild(t, h)
 	a := ampOpen(t, h, int64(sc.budgetNodes)*ampNodeSize, sc.hold)
+	h.root.env.Options.Policy = sc.policy
 	ampPressure(t, h, sc.pressure)
 
 	res := ampResult{height: h.root.Level() + 1, files: files}
@@ -653,4 +655,22 @@ func TestReservationExhaustedAtEveryCharge(t *testing.T) {
 	h.reopen(t, 64<<20)
 	require.NoError(t, Verify(h.root))
 	m.check(t, h.root)
+}
+
+// TestPinSearchBreaksTheLoop: the loop's scenario (4-node budget, 6 blocks
+// held by others, kernel restarts) under pin-search. The copies a search
+// makes stay dirty and unwritten until it returns, so no restart finds
+// its own copy WRITTEN: every position is COWed at most once per search,
+// and the create completes within its reservation.
+func TestPinSearchBreaksTheLoop(t *testing.T) {
+	sc := ampScenario{budgetNodes: cache.MinBudgetNodes, pressure: 6, hold: -1, reserve: ampReserve, policy: PolicyPinSearch}
+	r := runAmpScenario(t, sc)
+	require.NoError(t, r.err, "the create completes")
+	require.Equal(t, 4, r.inserted)
+	st := r.st
+	require.LessOrEqual(t, st.MaxSearchCOWs, uint64(r.height), "at most one COW per level in one search")
+	require.Positive(t, st.Restarts[RestartNotCached], "the search still restarts: the cache is as small")
+	require.Less(t, r.charged, ampReserve, "within the reservation")
+	t.Logf("pin-search: 4 items, COWs %d (by level %v), re-COWs %d (across searches), max COWs in one search %d, restarts %d, charged %d of %d, cache over budget %d times",
+		st.TotalCOWs(), trim(st.COWs[:]), st.TotalReCOWs(), st.MaxSearchCOWs, st.TotalRestarts(), r.charged, ampReserve, r.cs.OverBudget)
 }

@@ -16,6 +16,10 @@ type op struct {
 	c     *cache.Cache
 	p     *Path
 	cows  int
+	// searching is set inside SearchSlot; pins holds the copies it
+	// pinned under pin-search (cow_policy.go).
+	searching bool
+	pins      []*cache.ExtentBuffer
 }
 
 // newBlock charges and allocates a block at level and returns its buffer,
@@ -82,6 +86,7 @@ func (o *op) cowCopy(old *cache.ExtentBuffer, level int) (*cache.ExtentBuffer, e
 	h.SetGeneration(o.trans.Transid())
 	h.SetOwner(o.root.ID)
 	h.SetWritten(false)
+	o.pinCOW(nb)
 	return nb, nil
 }
 

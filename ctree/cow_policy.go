@@ -10,9 +10,9 @@ import (
 // copied before it is modified. Every COW decision of every code path
 // (SearchSlot on the way down, siblings touched by splits and merges) goes
 // through shouldCOW, and every comparison of a header generation with the
-// running transid lives here. A new policy (pin-search, pin-handle,
-// overwrite, overwrite+pin; ARCHITECTURE.md "COW policies") is a new
-// Policy value and a new case below.
+// running transid lives here, as do pin-search's pins. A new policy
+// (pin-handle, overwrite, overwrite+pin; ARCHITECTURE.md "COW policies") is
+// a new Policy value and a new case below.
 
 // Policy selects the COW rule.
 type Policy int
@@ -23,10 +23,16 @@ const (
 	// is not the running transaction's, or its WRITTEN flag is set, or the
 	// root forces COW (snapshot in progress).
 	PolicyAlways Policy = iota
+	// PolicyPinSearch is always's rule, and every block a SearchSlot
+	// COWs is pinned against writeback (cache.ExtentBuffer.BlockWriteback)
+	// until that search returns: a restart cannot find its own copy
+	// WRITTEN and COW it again (the seed's patch, THREAD.md). The pins
+	// are taken and dropped in searchSlot (pinCOW, unpinAll).
+	PolicyPinSearch
 	numPolicies
 )
 
-var policyNames = [...]string{"always"}
+var policyNames = [...]string{"always", "pin-search"}
 
 func (p Policy) valid() bool { return p >= 0 && p < numPolicies }
 
@@ -63,10 +69,31 @@ func shouldCOW(trans Trans, root *Root, eb *cache.ExtentBuffer) cowDecision {
 	h := eb.Header()
 	own := h.Generation() == trans.Transid()
 	switch root.env.Options.Policy {
-	default: // PolicyAlways
+	default: // PolicyAlways, PolicyPinSearch: the same rule; pin-search
+		// keeps its copies from being written while the search runs.
 		cow := !own || h.Written() || root.ForceCOW.Load()
 		return cowDecision{cow: cow, reCOW: cow && own}
 	}
+}
+
+// pinCOW pins a search's new copy against writeback under pin-search;
+// the search unpins it when it returns (unpinAll).
+func (o *op) pinCOW(nb *cache.ExtentBuffer) {
+	if o.searching && o.root.env.Options.Policy == PolicyPinSearch {
+		nb.BlockWriteback()
+		o.pins = append(o.pins, o.c.Ref(nb))
+	}
+}
+
+// unpinAll drops the pins pinCOW took. A copy freed meanwhile is still
+// referenced, so its buffer cannot have been reused.
+func (o *op) unpinAll() {
+	for _, eb := range o.pins {
+		eb.UnblockWriteback()
+		o.c.Release(eb)
+	}
+	clear(o.pins)
+	o.pins = o.pins[:0]
 }
 
 // discardable reports whether a block being freed may be dropped without

@@ -191,14 +191,18 @@ func (mr *modelRun) lookup() {
 // back and evicts blocks the operations need (restarts, re-COWs). At the
 // end a fresh cache reads the tree back from the device.
 func TestModelRandom(t *testing.T) {
-	for _, budget := range []int64{4096 * 4096, 48 * 4096} {
-		t.Run(fmt.Sprintf("budget=%dKiB", budget>>10), func(t *testing.T) { modelRandom(t, budget) })
+	for _, c := range []struct {
+		budget int64
+		policy Policy
+	}{{4096 * 4096, PolicyAlways}, {48 * 4096, PolicyAlways}, {48 * 4096, PolicyPinSearch}} {
+		t.Run(fmt.Sprintf("budget=%dKiB/policy=%s", c.budget>>10, c.policy), func(t *testing.T) { modelRandom(t, c.budget, c.policy) })
 	}
 }
 
-func modelRandom(t *testing.T, budget int64) {
+func modelRandom(t *testing.T, budget int64, policy Policy) {
 	seed := testSeed(t)
 	h := newHarness(t, 256<<20, 4096, budget)
+	h.root.env.Options.Policy = policy
 	mr := &modelRun{t: t, h: h, r: rand.New(rand.NewPCG(seed, 2)), m: model{}, keys: 5000}
 	batches := 40
 	if testing.Short() {

@@ -113,19 +113,20 @@ func searchSlot(trans Trans, root *Root, key format.Key, p *Path, insLen int, co
 		return false, err
 	}
 	p.Release()
-	s := searchers.Get().(*searcher) // zero but for held's capacity
-	s.op = op{trans: trans, root: root, c: root.env.Cache, p: &s.path}
+	s := searchers.Get().(*searcher) // zero but for held's and pins' capacity
+	s.op = op{trans: trans, root: root, c: root.env.Cache, p: &s.path, searching: true, pins: s.pins}
 	s.key, s.insLen, s.cow, s.wll, s.room = key, insLen, cow, initialWriteLevel(insLen, cow), room
 	s.path.c, s.path.LowestLevel = s.c, p.LowestLevel
 	found, err := s.run()
 	for _, eb := range s.held {
 		s.c.Release(eb)
 	}
+	s.unpinAll()
 	root.stats.searched(s.cows)
 	s.path.wll = s.wll
 	*p = s.path
 	clear(s.held)
-	*s = searcher{held: s.held[:0]}
+	*s = searcher{held: s.held[:0], op: op{pins: s.pins}}
 	searchers.Put(s)
 	return found, err
 }

@@ -74,6 +74,24 @@ func TestSeedControl(t *testing.T) {
 	requireFiles(t, path, cfg.Files+1)
 }
 
+// The seed's patch (ctree.PolicyPinSearch): the same run as
+// TestSeedENOSPC — kernel restarts, strict reservations — with every block
+// a search COWs pinned against writeback until the search returns. The
+// create completes within its reservation, no position COWed twice in one
+// search, nothing aborted.
+func TestSeedPinSearch(t *testing.T) {
+	path := fsImageNodes(t, 256<<20, 4096)
+	cfg := DefaultSeedConfig()
+	cfg.Policy = ctree.PolicyPinSearch
+	res := runSeedOn(t, path, cfg)
+	require.Equal(t, 3, res.Levels)
+	require.NoError(t, res.CreateErr)
+	require.False(t, res.Aborted)
+	require.LessOrEqual(t, res.Handle.Charged, res.Handle.Reserved)
+	require.LessOrEqual(t, res.Tree.MaxSearchCOWs, uint64(res.Levels), "at most one COW per level in one search")
+	requireFiles(t, path, cfg.Files+1)
+}
+
 func runSeedOn(t *testing.T, path string, cfg SeedConfig) *SeedResult {
 	t.Helper()
 	dev, err := disk.OpenFile(path, disk.FileOptions{})
