@@ -270,13 +270,15 @@ func runAmpScenario(t *testing.T, sc ampScenario) ampResult {
 	res := ampResult{height: h.root.Level() + 1, files: files}
 	st0, cs0 := h.root.Stats(), h.c.Stats()
 	a.reserve, a.tracing = sc.reserve, true
-	keys, datas := ampCreate(files)
+	a.pinCache = h.c
+	keys, datas := ampCreate(files) // one handle: the create's items
 	for j := range keys {
 		if res.err = InsertItem(a, h.root, keys[j], datas[j]); res.err != nil {
 			break
 		}
 		res.inserted++
 	}
+	a.endHandle()
 	a.tracing = false
 	res.st, res.cs = h.root.Stats().Sub(st0), h.c.Stats().Sub(cs0)
 	res.events, res.charged, res.dirtied = a.events, a.charged, len(a.dirtied)
@@ -673,4 +675,19 @@ func TestPinSearchBreaksTheLoop(t *testing.T) {
 	require.Less(t, r.charged, ampReserve, "within the reservation")
 	t.Logf("pin-search: 4 items, COWs %d (by level %v), re-COWs %d (across searches), max COWs in one search %d, restarts %d, charged %d of %d, cache over budget %d times",
 		st.TotalCOWs(), trim(st.COWs[:]), st.TotalReCOWs(), st.MaxSearchCOWs, st.TotalRestarts(), r.charged, ampReserve, r.cs.OverBudget)
+}
+
+// TestPinHandle: the same scenario under pin-handle. The handle (the
+// create) keeps every copy it makes unwritten until it ends, so no block
+// is COWed twice in it: no re-COW at all, across its searches too.
+func TestPinHandle(t *testing.T) {
+	sc := ampScenario{budgetNodes: cache.MinBudgetNodes, pressure: 6, hold: -1, reserve: ampReserve, policy: PolicyPinHandle}
+	r := runAmpScenario(t, sc)
+	require.NoError(t, r.err)
+	require.Equal(t, 4, r.inserted)
+	require.Zero(t, r.st.TotalReCOWs(), "nothing this handle copied is copied again")
+	require.LessOrEqual(t, r.st.MaxSearchCOWs, uint64(r.height))
+	require.Less(t, r.charged, ampReserve)
+	t.Logf("pin-handle: 4 items, COWs %d (by level %v), re-COWs 0, max COWs in one search %d, restarts %d, charged %d of %d, cache over budget %d times",
+		r.st.TotalCOWs(), trim(r.st.COWs[:]), r.st.MaxSearchCOWs, r.st.TotalRestarts(), r.charged, ampReserve, r.cs.OverBudget)
 }

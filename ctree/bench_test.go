@@ -71,6 +71,7 @@ type benchTrans struct {
 func (bt *benchTrans) Transid() uint64                  { return bt.transid }
 func (bt *benchTrans) Charge(owner uint64, _ int) error { return nil }
 func (bt *benchTrans) AddDirty(*cache.ExtentBuffer)     {}
+func (bt *benchTrans) PinUntilEnd(*cache.ExtentBuffer)  {} // never runs pin-handle
 
 func (bt *benchTrans) AllocBlock(owner uint64, level int) (uint64, error) {
 	bt.mu.Lock()

@@ -29,10 +29,15 @@ const (
 	// WRITTEN and COW it again (the seed's patch, THREAD.md). The pins
 	// are taken and dropped in searchSlot (pinCOW, unpinAll).
 	PolicyPinSearch
+	// PolicyPinHandle is pin-search with the pins held by the transaction
+	// handle (Trans.PinUntilEnd) until it ends: the searches of one
+	// operation (a create's five items) never COW each other's copies
+	// again either.
+	PolicyPinHandle
 	numPolicies
 )
 
-var policyNames = [...]string{"always", "pin-search"}
+var policyNames = [...]string{"always", "pin-search", "pin-handle"}
 
 func (p Policy) valid() bool { return p >= 0 && p < numPolicies }
 
@@ -69,19 +74,25 @@ func shouldCOW(trans Trans, root *Root, eb *cache.ExtentBuffer) cowDecision {
 	h := eb.Header()
 	own := h.Generation() == trans.Transid()
 	switch root.env.Options.Policy {
-	default: // PolicyAlways, PolicyPinSearch: the same rule; pin-search
-		// keeps its copies from being written while the search runs.
+	default: // PolicyAlways, PolicyPinSearch, PolicyPinHandle: the same
+		// rule; the pin policies keep their copies from being written.
 		cow := !own || h.Written() || root.ForceCOW.Load()
 		return cowDecision{cow: cow, reCOW: cow && own}
 	}
 }
 
-// pinCOW pins a search's new copy against writeback under pin-search;
-// the search unpins it when it returns (unpinAll).
+// pinCOW pins a new copy against writeback: under pin-search a search's
+// copies, which the search unpins when it returns (unpinAll); under
+// pin-handle every copy, which the handle unpins when it ends.
 func (o *op) pinCOW(nb *cache.ExtentBuffer) {
-	if o.searching && o.root.env.Options.Policy == PolicyPinSearch {
-		nb.BlockWriteback()
-		o.pins = append(o.pins, o.c.Ref(nb))
+	switch o.root.env.Options.Policy {
+	case PolicyPinSearch:
+		if o.searching {
+			nb.BlockWriteback()
+			o.pins = append(o.pins, o.c.Ref(nb))
+		}
+	case PolicyPinHandle:
+		o.trans.PinUntilEnd(nb)
 	}
 }
 

@@ -104,6 +104,9 @@ type testTrans struct {
 	inUse   map[uint64]bool
 	charged int
 	limit   int // charges allowed per transaction; 0: unlimited
+	// pin-handle: the copies pinned until endHandle, and their cache.
+	pinCache   *cache.Cache
+	handlePins []*cache.ExtentBuffer
 }
 
 func newTestTrans(img *image) *testTrans {
@@ -163,6 +166,26 @@ func (tt *testTrans) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 }
 
 func (tt *testTrans) AddDirty(eb *cache.ExtentBuffer) {}
+
+// PinUntilEnd keeps eb from writeback until endHandle (pin-handle); the
+// test sets tt.pinCache to the cache the tree uses.
+func (tt *testTrans) PinUntilEnd(eb *cache.ExtentBuffer) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	eb.BlockWriteback()
+	tt.handlePins = append(tt.handlePins, tt.pinCache.Ref(eb))
+}
+
+// endHandle drops the pins of PinUntilEnd.
+func (tt *testTrans) endHandle() {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	for _, eb := range tt.handlePins {
+		eb.UnblockWriteback()
+		tt.pinCache.Release(eb)
+	}
+	tt.handlePins = nil
+}
 
 // commit writes every dirty block, ends the transaction and unpins what it
 // freed. No operation runs meanwhile.

@@ -36,4 +36,9 @@ type Trans interface {
 	// eb's write lock and a reference during the call; an implementation
 	// that keeps eb beyond it takes its own reference (cache.Find).
 	AddDirty(eb *cache.ExtentBuffer)
+	// PinUntilEnd is called, under the pin-handle policy, for every copy
+	// a COW makes: the handle blocks its writeback (BlockWriteback, with a
+	// reference of its own) until the handle ends. It must not fail: the
+	// storage for the pins is the handle's business (reserved at Start).
+	PinUntilEnd(eb *cache.ExtentBuffer)
 }

@@ -40,6 +40,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
 	"cowfs/mkfs"
@@ -59,6 +60,7 @@ type txnConfig struct {
 	nodesize     uint32
 	cacheNodes   int64 // cache budget, in nodes
 	dirtyNodes   int64 // flusher threshold, in nodes
+	policy       ctree.Policy
 	transactions int
 	ops          int // serial operations per transaction
 	checkEvery   int // close, oracles, reopen and compare every this many commits
@@ -76,19 +78,20 @@ type txnConfig struct {
 	newChunks bool
 }
 
-// txnConfigs: 16 KiB nodes on 256 MiB at a level load; 4 KiB nodes on
-// 128 MiB, growing so the trees get deep (level 2), then draining; and
-// 16 KiB nodes on 128 MiB filled with large xattrs, so metadata chunks are
-// added mid-transaction.
+// txnConfigs: 16 KiB nodes on 256 MiB at a level load (policy always); 4
+// KiB nodes on 128 MiB, growing so the trees get deep (level 2), then
+// draining (pin-handle); and 16 KiB nodes on 128 MiB filled with large
+// xattrs, so metadata chunks are added mid-transaction (pin-search). The
+// tiny caches make reclaim and the flusher meet the pinned copies.
 func txnConfigs() []txnConfig {
 	return []txnConfig{
 		{name: "16K", size: 256 << 20, nodesize: 16 << 10, cacheNodes: 64, dirtyNodes: 40,
 			transactions: 32, ops: 80, checkEvery: 8, kernelRuns: 2, mix: mixDefault,
 			limits: txnLimits{files: 500, dirs: 40, subvols: 6, xattrBytes: 6 << 20}},
-		{name: "4K", size: 128 << 20, nodesize: 4 << 10, cacheNodes: 64, dirtyNodes: 48,
+		{name: "4K", size: 128 << 20, nodesize: 4 << 10, cacheNodes: 64, dirtyNodes: 48, policy: ctree.PolicyPinHandle,
 			transactions: 36, ops: 120, checkEvery: 12, kernelRuns: 2, mix: mixGrow, drainAt: 25, minLevel: 2,
 			limits: txnLimits{files: 1500, dirs: 30, subvols: 1, xattrBytes: 3 << 20}},
-		{name: "16K-fill", size: 128 << 20, nodesize: 16 << 10, cacheNodes: 96, dirtyNodes: 32,
+		{name: "16K-fill", size: 128 << 20, nodesize: 16 << 10, cacheNodes: 96, dirtyNodes: 32, policy: ctree.PolicyPinSearch,
 			transactions: 20, ops: 150, checkEvery: 10, kernelRuns: 1, mix: mixFill, newChunks: true,
 			limits: txnLimits{files: 300, dirs: 20, subvols: 3, xattrBytes: 40 << 20}},
 	}
@@ -216,6 +219,7 @@ func (w *txnWorkload) options() transaction.Options {
 	o.Cache.FlushInterval = 5 * time.Millisecond
 	o.CommitInterval = -1
 	o.Reservations = transaction.Strict
+	o.Tree.Policy = w.cfg.policy
 	return o
 }
 

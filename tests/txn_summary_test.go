@@ -73,6 +73,7 @@ func (s *txnTotals) addOpen(fs *transaction.FS, roots []*ctree.Root) {
 	s.cache.Evictions += c.Evictions
 	s.cache.Misses += c.Misses
 	s.cache.OverBudget += c.OverBudget
+	s.cache.BlockedSkips += c.BlockedSkips
 	d := fs.Device().Stats()
 	for i := range d.WriteBytes {
 		s.dev.WriteBytes[i] += d.WriteBytes[i]
@@ -102,8 +103,8 @@ func addTreeStats(sum *ctree.Stats, s ctree.Stats) {
 func (w *txnWorkload) summary() string {
 	s, wk := &w.totals, w.main
 	var b strings.Builder
-	fmt.Fprintf(&b, "transaction workload %s: seed %d, %d transactions, %d explicit commits, %d opens, %d concurrent phases\n",
-		w.cfg.name, w.seed, s.transactions, s.commits, s.opens, wk.concurrentPhases)
+	fmt.Fprintf(&b, "transaction workload %s (cow-policy %s): seed %d, %d transactions, %d explicit commits, %d opens, %d concurrent phases\n",
+		w.cfg.name, w.cfg.policy, w.seed, s.transactions, s.commits, s.opens, wk.concurrentPhases)
 	total := 0
 	var ops []string
 	for k, n := range wk.ops {
@@ -120,9 +121,9 @@ func (w *txnWorkload) summary() string {
 	fmt.Fprintf(&b, "  transaction: %+v\n", s.fs)
 	fmt.Fprintf(&b, "  largest charge/reserve: %.3f by a handle of %s (%+v)\n", wk.worst.ratio, wk.worst.what, wk.worst.stats)
 	fmt.Fprintf(&b, "  alloc: %+v\n", s.alloc)
-	fmt.Fprintf(&b, "  cache: writebacks reclaim %d threshold %d commit %d, evictions %d, misses %d, over budget %d\n",
+	fmt.Fprintf(&b, "  cache: writebacks reclaim %d threshold %d commit %d, evictions %d, misses %d, over budget %d, pinned skipped %d\n",
 		s.cache.Writebacks[cache.CauseReclaim], s.cache.Writebacks[cache.CauseThreshold], s.cache.Writebacks[cache.CauseCommit],
-		s.cache.Evictions, s.cache.Misses, s.cache.OverBudget)
+		s.cache.Evictions, s.cache.Misses, s.cache.OverBudget, s.cache.BlockedSkips)
 	fmt.Fprintf(&b, "  device: written meta %d super %d bytes, read meta %d bytes, %d flushes",
 		s.dev.WriteBytes[disk.KindMeta], s.dev.WriteBytes[disk.KindSuper], s.dev.ReadBytes[disk.KindMeta], s.dev.Flushes)
 	return b.String()

@@ -28,6 +28,9 @@ type Handle struct {
 	kind  handleKind
 	ended atomic.Bool
 	pins  commitPins // commit handle only
+	// handlePins: the copies pinned until End under pin-handle
+	// (handle_pins.go).
+	handlePins []*cache.ExtentBuffer
 
 	charged, overspent atomic.Uint64
 }

@@ -213,6 +213,8 @@ func (tt *refTrans) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 
 func (tt *refTrans) AddDirty(eb *cache.ExtentBuffer) {}
 
+func (tt *refTrans) PinUntilEnd(eb *cache.ExtentBuffer) {} // never runs pin-handle
+
 func (tt *refTrans) commit(c *cache.Cache) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()

@@ -92,6 +92,20 @@ func TestSeedPinSearch(t *testing.T) {
 	requireFiles(t, path, cfg.Files+1)
 }
 
+// pin-handle: the handle keeps its copies unwritten until it ends, so the
+// create's five items never COW each other's copies again either.
+func TestSeedPinHandle(t *testing.T) {
+	path := fsImageNodes(t, 256<<20, 4096)
+	cfg := DefaultSeedConfig()
+	cfg.Policy = ctree.PolicyPinHandle
+	res := runSeedOn(t, path, cfg)
+	require.NoError(t, res.CreateErr)
+	require.False(t, res.Aborted)
+	require.LessOrEqual(t, res.Handle.Charged, res.Handle.Reserved)
+	require.Zero(t, res.Tree.TotalReCOWs(), "no copy of this handle's COWed again")
+	requireFiles(t, path, cfg.Files+1)
+}
+
 func runSeedOn(t *testing.T, path string, cfg SeedConfig) *SeedResult {
 	t.Helper()
 	dev, err := disk.OpenFile(path, disk.FileOptions{})

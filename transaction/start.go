@@ -74,7 +74,7 @@ func (fs *FS) begin(kind handleKind, numItems int, bytes uint64, from *alloc.Blo
 		fs.commitLock.RUnlock()
 		return nil, err
 	}
-	h := &Handle{fs: fs, t: fs.current(), numItems: numItems, reserved: bytes, kind: kind}
+	h := &Handle{fs: fs, t: fs.current(), numItems: numItems, reserved: bytes, kind: kind, handlePins: fs.newHandlePins(bytes)}
 	if kind == userHandle {
 		h.rsv = fs.alloc.NewRsv("trans_block_rsv", format.BlockGroupMetadata)
 		if err := fs.reserve(h.rsv, bytes, from); err != nil {
@@ -118,6 +118,7 @@ func (h *Handle) End() error {
 	if h.ended.Swap(true) {
 		return errors.New("transaction handle ended twice")
 	}
+	h.unpinHandle()
 	if h.rsv != nil {
 		h.rsv.Release()
 		h.fs.liveReserved.Add(-h.reserved)
