@@ -104,7 +104,9 @@ func KernelFill(t testing.TB) func(dir string) {
 // PopulateWithLog mounts img with a long commit interval, runs fill (which
 // should fsync what it writes), and returns a copy of the image taken while
 // still mounted: its superblock points to a pending log tree. img itself is
-// unmounted cleanly afterwards.
+// unmounted cleanly afterwards. The kernel may commit the transaction
+// instead of logging an fsync (btrfs falls back to a full commit in some
+// cases); then fill runs again, in the next transaction, up to 3 times.
 func PopulateWithLog(t testing.TB, img string, fill func(dir string)) string {
 	t.Helper()
 	NeedMount(t)
@@ -112,8 +114,15 @@ func PopulateWithLog(t testing.TB, img string, fill func(dir string)) string {
 	Run(t, "mount", "-o", "loop,commit=600", img, dir)
 	defer Run(t, "umount", dir)
 	Run(t, "sync")
-	fill(dir)
-	return Copy(t, img)
+	var cp string
+	for attempt := 1; attempt <= 3; attempt++ {
+		fill(dir)
+		if cp = Copy(t, img); Open(t, cp).Super.LogRoot != 0 {
+			break
+		}
+		t.Logf("fscktest: the kernel committed instead of logging the fsyncs (attempt %d)", attempt)
+	}
+	return cp
 }
 
 // LogFill writes and fsyncs two new files and renames one that exists, so
