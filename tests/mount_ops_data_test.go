@@ -112,6 +112,11 @@ func (w *mountWorkload) wrote(n *mnode, off int, p []byte, write func() (int, er
 	if k != len(p) {
 		w.fail("short write: %d of %d", k, len(p))
 	}
+	if len(p) == 0 {
+		// A write of nothing changes nothing, not even the size past
+		// EOF (POSIX; the kernel returns 0 before the filesystem sees it).
+		return
+	}
 	if end := off + len(p); end > len(n.data) {
 		w.m.resize(n, end)
 	}
