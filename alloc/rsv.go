@@ -49,17 +49,7 @@ func (r *BlockRsv) Info() (size, reserved uint64) {
 // type's groups plus, for metadata and system, half the unallocated device
 // space (the kernel's overcommit), for data all of it (a data chunk can
 // always be allocated from it).
-func (r *BlockRsv) Add(bytes uint64) error {
-	a := r.a
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if bytes > a.availableLocked(r.Type) {
-		a.mu.stats.RsvFailures++
-		return fmt.Errorf("reserve %d bytes of %s for %s: %w", bytes, typeName(r.Type), r.Name, ErrNoSpace)
-	}
-	a.addLocked(r, bytes)
-	return nil
-}
+func (r *BlockRsv) Add(bytes uint64) error { return r.AddLeaving(bytes, 0) }
 
 // AddLeaving is Add that leaves up to leave bytes of the unallocated
 // device space out of its count (data reservations keep room for

@@ -270,7 +270,7 @@ func runAmpScenario(t *testing.T, sc ampScenario) ampResult {
 	res := ampResult{height: h.root.Level() + 1, files: files}
 	st0, cs0 := h.root.Stats(), h.c.Stats()
 	a.reserve, a.tracing = sc.reserve, true
-	a.pinCache = h.c
+	a.handlePins = cache.NewPinList(h.c, 0)
 	keys, datas := ampCreate(files) // one handle: the create's items
 	for j := range keys {
 		if res.err = InsertItem(a, h.root, keys[j], datas[j]); res.err != nil {

@@ -507,41 +507,25 @@ func benchLeaves(b *testing.B, bt *benchTree) [][]byte {
 const quadMin = 8
 
 func quadLeafSearch(l format.Leaf, key format.Key) (int, bool) {
-	n := l.NrItems()
-	lo, hi := 0, n // keys before lo are < key; keys from hi on are >= key
-	for hi-lo > quadMin {
-		q := (hi - lo) / 4
-		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
-		k1, k2, k3 := l.ItemKey(m1), l.ItemKey(m2), l.ItemKey(m3)
-		switch {
-		case k3.Less(key):
-			lo = m3 + 1
-		case k2.Less(key):
-			lo, hi = m2+1, m3
-		case k1.Less(key):
-			lo, hi = m1+1, m2
-		default:
-			hi = m1
-		}
-	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if l.ItemKey(m).Less(key) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo, lo < n && l.ItemKey(lo) == key
+	i := quadLowerBound(l, format.ItemHeaderSize, key, l.NrItems())
+	return i, i < l.NrItems() && l.ItemKey(i) == key
 }
 
 func quadNodeSearch(nd format.Node, key format.Key) (int, bool) {
-	n := nd.NrItems()
-	lo, hi := 0, n
+	i := quadLowerBound(nd, format.KeyPtrSize, key, nd.NrItems())
+	if i < nd.NrItems() && nd.Key(i) == key {
+		return i, true
+	}
+	return max(i-1, 0), false
+}
+
+// quadLowerBound is lowerBound (key.go) with three probes per round.
+func quadLowerBound(b []byte, size int, key format.Key, nr int) int {
+	lo, hi := 0, nr // keys before lo are < key; keys from hi on are >= key
 	for hi-lo > quadMin {
 		q := (hi - lo) / 4
 		m1, m2, m3 := lo+q, lo+2*q, lo+3*q
-		k1, k2, k3 := nd.Key(m1), nd.Key(m2), nd.Key(m3)
+		k1, k2, k3 := blockKey(b, size, m1), blockKey(b, size, m2), blockKey(b, size, m3)
 		switch {
 		case k3.Less(key):
 			lo = m3 + 1
@@ -555,14 +539,11 @@ func quadNodeSearch(nd format.Node, key format.Key) (int, bool) {
 	}
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if nd.Key(m).Less(key) {
+		if blockKey(b, size, m).Less(key) {
 			lo = m + 1
 		} else {
 			hi = m
 		}
 	}
-	if lo < n && nd.Key(lo) == key {
-		return lo, true
-	}
-	return max(lo-1, 0), false
+	return lo
 }

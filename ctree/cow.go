@@ -19,7 +19,7 @@ type op struct {
 	// searching is set inside SearchSlot; pins holds the copies it
 	// pinned under pin-search (cow_policy.go).
 	searching bool
-	pins      []*cache.ExtentBuffer
+	pins      cache.PinList
 }
 
 // newBlock charges and allocates a block at level and returns its buffer,

@@ -27,7 +27,7 @@ const (
 	// COWs is pinned against writeback (cache.ExtentBuffer.BlockWriteback)
 	// until that search returns: a restart cannot find its own copy
 	// WRITTEN and COW it again (the seed's patch, THREAD.md). The pins
-	// are taken and dropped in searchSlot (pinCOW, unpinAll).
+	// are taken and dropped in searchSlot (pinCOW, then PinList.UnpinAll).
 	PolicyPinSearch
 	// PolicyPinHandle is pin-search with the pins held by the transaction
 	// handle (Trans.PinUntilEnd) until it ends: the searches of one
@@ -82,29 +82,17 @@ func shouldCOW(trans Trans, root *Root, eb *cache.ExtentBuffer) cowDecision {
 }
 
 // pinCOW pins a new copy against writeback: under pin-search a search's
-// copies, which the search unpins when it returns (unpinAll); under
+// copies, which the search unpins when it returns (PinList.UnpinAll); under
 // pin-handle every copy, which the handle unpins when it ends.
 func (o *op) pinCOW(nb *cache.ExtentBuffer) {
 	switch o.root.env.Options.Policy {
 	case PolicyPinSearch:
 		if o.searching {
-			nb.BlockWriteback()
-			o.pins = append(o.pins, o.c.Ref(nb))
+			o.pins.Pin(nb)
 		}
 	case PolicyPinHandle:
 		o.trans.PinUntilEnd(nb)
 	}
-}
-
-// unpinAll drops the pins pinCOW took. A copy freed meanwhile is still
-// referenced, so its buffer cannot have been reused.
-func (o *op) unpinAll() {
-	for _, eb := range o.pins {
-		eb.UnblockWriteback()
-		o.c.Release(eb)
-	}
-	clear(o.pins)
-	o.pins = o.pins[:0]
 }
 
 // discardable reports whether a block being freed may be dropped without

@@ -105,8 +105,7 @@ type testTrans struct {
 	charged int
 	limit   int // charges allowed per transaction; 0: unlimited
 	// pin-handle: the copies pinned until endHandle, and their cache.
-	pinCache   *cache.Cache
-	handlePins []*cache.ExtentBuffer
+	handlePins cache.PinList
 }
 
 func newTestTrans(img *image) *testTrans {
@@ -168,23 +167,18 @@ func (tt *testTrans) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 func (tt *testTrans) AddDirty(eb *cache.ExtentBuffer) {}
 
 // PinUntilEnd keeps eb from writeback until endHandle (pin-handle); the
-// test sets tt.pinCache to the cache the tree uses.
+// test sets tt.handlePins to a list of the tree's cache.
 func (tt *testTrans) PinUntilEnd(eb *cache.ExtentBuffer) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
-	eb.BlockWriteback()
-	tt.handlePins = append(tt.handlePins, tt.pinCache.Ref(eb))
+	tt.handlePins.Pin(eb)
 }
 
 // endHandle drops the pins of PinUntilEnd.
 func (tt *testTrans) endHandle() {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
-	for _, eb := range tt.handlePins {
-		eb.UnblockWriteback()
-		tt.pinCache.Release(eb)
-	}
-	tt.handlePins = nil
+	tt.handlePins.UnpinAll()
 }
 
 // commit writes every dirty block, ends the transaction and unpins what it

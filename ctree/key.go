@@ -22,28 +22,26 @@ func nodeSlot(n format.Node, key format.Key) (int, bool) {
 
 // leafSlotCounted is leafSlot that also returns the keys it compared.
 func leafSlotCounted(l format.Leaf, key format.Key) (int, bool, int) {
-	nr := l.NrItems()
-	i, cmps := lowerBound(l, format.ItemHeaderSize, key, nr)
-	if i < nr {
-		cmps++
-		if l.ItemKey(i) == key {
-			return i, true, cmps
-		}
-	}
-	return i, false, cmps
+	return blockSlot(l, format.ItemHeaderSize, key, l.NrItems())
 }
 
 // nodeSlotCounted is nodeSlot that also returns the keys it compared.
 func nodeSlotCounted(n format.Node, key format.Key) (int, bool, int) {
-	nr := n.NrItems()
-	i, cmps := lowerBound(n, format.KeyPtrSize, key, nr)
-	if i < nr {
-		cmps++
-		if n.Key(i) == key {
-			return i, true, cmps
-		}
+	i, found, cmps := blockSlot(n, format.KeyPtrSize, key, n.NrItems())
+	if !found {
+		i = max(i-1, 0)
 	}
-	return max(i-1, 0), false, cmps
+	return i, found, cmps
+}
+
+// blockSlot returns where key is, or would be inserted, among the nr keys
+// of block b (see lowerBound), whether it is there, and the keys compared.
+func blockSlot(b []byte, size int, key format.Key, nr int) (int, bool, int) {
+	i, cmps := lowerBound(b, size, key, nr)
+	if i == nr {
+		return i, false, cmps
+	}
+	return i, blockKey(b, size, i) == key, cmps + 1
 }
 
 // lowerBound returns the first of the nr keys of block b, which are size
@@ -56,7 +54,7 @@ func lowerBound(b []byte, size int, key format.Key, nr int) (int, int) {
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
 		cmps++
-		if format.ReadKey(b[format.HeaderSize+m*size:]).Less(key) {
+		if blockKey(b, size, m).Less(key) {
 			lo = m + 1
 		} else {
 			hi = m
@@ -97,3 +95,6 @@ func keyPred(k format.Key) (format.Key, bool) {
 	}
 	return k, true
 }
+
+// blockKey is the key of item or pointer i of block b, size bytes apart.
+func blockKey(b []byte, size, i int) format.Key { return format.ReadKey(b[format.HeaderSize+i*size:]) }

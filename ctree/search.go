@@ -114,14 +114,14 @@ func searchSlot(trans Trans, root *Root, key format.Key, p *Path, insLen int, co
 	}
 	p.Release()
 	s := searchers.Get().(*searcher) // zero but for held's and pins' capacity
-	s.op = op{trans: trans, root: root, c: root.env.Cache, p: &s.path, searching: true, pins: s.pins}
+	s.op = op{trans: trans, root: root, c: root.env.Cache, p: &s.path, searching: true, pins: s.pins.Reuse(root.env.Cache)}
 	s.key, s.insLen, s.cow, s.wll, s.room = key, insLen, cow, initialWriteLevel(insLen, cow), room
 	s.path.c, s.path.LowestLevel = s.c, p.LowestLevel
 	found, err := s.run()
 	for _, eb := range s.held {
 		s.c.Release(eb)
 	}
-	s.unpinAll()
+	s.pins.UnpinAll()
 	root.stats.searched(s.cows)
 	s.path.wll = s.wll
 	*p = s.path

@@ -147,38 +147,32 @@ func (fs *FS) Write(ino uint64, p []byte, off uint64) (int, error) {
 }
 
 // buffer reserves what flushing p will need and copies it into ino's
-// buffer. When the reservation fails it flushes every buffer, then
-// commits, trying again after each; then ENOSPC, nothing buffered.
+// buffer; out of space, withRoom flushes and commits before ENOSPC, with
+// nothing buffered.
 func (fs *FS) buffer(ino uint64, p []byte, off uint64) error {
-	for attempt := 0; ; attempt++ {
+	err := fs.withRoom(false, func() error {
 		in, release, err := fs.openRegular("write", ino, syscall.EINVAL)
 		if err != nil {
 			return err
 		}
-		err = fs.reserveTo(in, fs.needAfterInsert(in, off, len(p)))
-		if err == nil {
-			d := in.buf.insert(off, p)
-			in.buffered.Add(d)
-			fs.dirty.Add(d)
-			in.size = max(in.size, off+uint64(len(p)))
-			in.mtime = time.Now()
-			release()
-			return nil
-		}
-		release()
-		if attempt == 2 {
+		defer release()
+		if err := fs.reserveTo(in, fs.needAfterInsert(in, off, len(p))); err != nil {
 			return wrap("write", ino, err)
 		}
-		if err := fs.makeRoom(attempt == 0); err != nil {
-			return err
-		}
-	}
+		d := in.buf.insert(off, p)
+		in.buffered.Add(d)
+		fs.dirty.Add(d)
+		in.size = max(in.size, off+uint64(len(p)))
+		in.mtime = time.Now()
+		return nil
+	})
+	return err
 }
 
 // writeThrough writes p at off to the trees at once, with its data space
 // reserved first.
 func (fs *FS) writeThrough(ino uint64, p []byte, off uint64) (int, error) {
-	done, err := fs.reserveData(fs.runNeed(off, len(p)).data, true)
+	done, err := fs.reserveData(fs.runNeed(off, len(p)).data, false)
 	if err != nil {
 		return 0, wrap("write", ino, err)
 	}
@@ -274,7 +268,7 @@ func (fs *FS) Fallocate(ino uint64, mode uint32, off, length uint64) error {
 	}
 	defer release()
 	if mode&FallocPunchHole == 0 {
-		done, err := fs.reserveData(fs.spanNeed(off, off+length).data, false)
+		done, err := fs.reserveData(fs.spanNeed(off, off+length).data, true)
 		if err != nil {
 			return wrap(op, ino, err)
 		}

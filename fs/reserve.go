@@ -2,7 +2,6 @@ package fs
 
 import (
 	"errors"
-	"fmt"
 	"syscall"
 
 	"cowfs/alloc"
@@ -83,7 +82,7 @@ func (fs *FS) dataLeave() uint64 { return fs.t.Super().TotalBytes / 10 }
 func (fs *FS) reserveTo(in *inode, want need) error {
 	if want.data > in.rsv.data {
 		if err := fs.dataRsv.AddLeaving(want.data-in.rsv.data, fs.dataLeave()); err != nil {
-			return noSpace(err)
+			return err
 		}
 	}
 	if want.meta > in.rsv.meta {
@@ -91,7 +90,7 @@ func (fs *FS) reserveTo(in *inode, want need) error {
 			if want.data > in.rsv.data {
 				fs.dataRsv.ReleaseBytes(want.data - in.rsv.data)
 			}
-			return noSpace(err)
+			return err
 		}
 	}
 	fs.releaseRsv(in, need{data: in.rsv.data - min(in.rsv.data, want.data), meta: in.rsv.meta - min(in.rsv.meta, want.meta)})
@@ -145,42 +144,37 @@ func (fs *FS) ranDataRun(in *inode, off uint64, n int) {
 
 // reserveData promises the data space of a run written at once (no
 // buffer; its handle reserves its own metadata) or of a fallocate;
-// release gives it back once the run is done. With wait, a reservation
-// that fails first flushes every buffer and commits (pinned extents of
-// the running transaction come back), then tries again; without (the
-// caller holds an inode lock), it only commits.
-func (fs *FS) reserveData(bytes uint64, wait bool) (release func(), err error) {
-	for attempt := 0; ; attempt++ {
-		err := fs.dataRsv.AddLeaving(bytes, fs.dataLeave())
-		if err == nil {
-			return func() { fs.dataRsv.ReleaseBytes(bytes) }, nil
-		}
-		if attempt > 0 {
-			return nil, noSpace(err)
-		}
-		if err := fs.makeRoom(wait); err != nil {
-			return nil, err
-		}
+// release gives it back once the run is done. locked: the caller holds an
+// inode lock (see withRoom).
+func (fs *FS) reserveData(bytes uint64, locked bool) (release func(), err error) {
+	err = fs.withRoom(locked, func() error { return fs.dataRsv.AddLeaving(bytes, fs.dataLeave()) })
+	if err != nil {
+		return nil, err
 	}
+	return func() { fs.dataRsv.ReleaseBytes(bytes) }, nil
 }
 
-// makeRoom flushes every buffer (with flush) and commits: buffered ranges
-// give back their metadata shares and the commit unpins freed extents.
-func (fs *FS) makeRoom(flush bool) error {
-	if flush {
-		if err := fs.flushAll(false); err != nil {
+// withRoom runs try, a reservation; out of space it makes room and tries
+// again after each step, cheapest first: flush every buffer (their
+// metadata shares come back), then commit (pinned extents come back).
+// A caller holding an inode lock (locked) only commits: flushing would
+// wait for its own lock. The allocator's refusals already match ENOSPC.
+func (fs *FS) withRoom(locked bool, try func() error) error {
+	steps := []func() error{func() error { return fs.flushAll(false) }, fs.t.Commit}
+	if locked {
+		steps = steps[1:]
+	}
+	err := try()
+	for _, step := range steps {
+		if !errors.Is(err, syscall.ENOSPC) {
 			return err
 		}
+		if serr := step(); serr != nil {
+			return serr
+		}
+		err = try()
 	}
-	return fs.t.Commit()
-}
-
-// noSpace turns an allocator refusal into ENOSPC for the writer.
-func noSpace(err error) error {
-	if errors.Is(err, syscall.ENOSPC) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, syscall.ENOSPC)
+	return err
 }
 
 // setupRsv creates the delalloc reserves.

@@ -30,7 +30,7 @@ type Handle struct {
 	pins  commitPins // commit handle only
 	// handlePins: the copies pinned until End under pin-handle
 	// (handle_pins.go).
-	handlePins []*cache.ExtentBuffer
+	handlePins cache.PinList
 
 	charged, overspent atomic.Uint64
 }

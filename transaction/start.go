@@ -118,7 +118,7 @@ func (h *Handle) End() error {
 	if h.ended.Swap(true) {
 		return errors.New("transaction handle ended twice")
 	}
-	h.unpinHandle()
+	h.handlePins.UnpinAll()
 	if h.rsv != nil {
 		h.rsv.Release()
 		h.fs.liveReserved.Add(-h.reserved)
