@@ -39,6 +39,9 @@ const (
 
 var policyNames = [...]string{"always", "pin-search", "pin-handle"}
 
+// PolicyNames lists the policies' names, in Policy order.
+func PolicyNames() []string { return policyNames[:] }
+
 func (p Policy) valid() bool { return p >= 0 && p < numPolicies }
 
 func (p Policy) String() string {

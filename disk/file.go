@@ -22,6 +22,10 @@ type FileOptions struct {
 	// Buffered skips O_DIRECT: I/O goes through the page cache and
 	// durability relies on fdatasync.
 	Buffered bool
+	// AllowWriter, with ReadOnly, opens an image while another open writes
+	// it (Writer names the writer): for inspection tools, which warn. Any
+	// other open of an image in use fails with an InUseError (lock.go).
+	AllowWriter bool
 }
 
 func (o FileOptions) validate() error {
@@ -32,6 +36,8 @@ func (o FileOptions) validate() error {
 		return errors.New("size is only set when creating")
 	case o.ReadOnly && o.Create:
 		return errors.New("cannot create read-only")
+	case o.AllowWriter && !o.ReadOnly:
+		return errors.New("only a read-only open may share an image with a writer")
 	}
 	return nil
 }
@@ -51,6 +57,7 @@ type FileDevice struct {
 	size     int64
 	direct   bool
 	readOnly bool
+	writer   *Holder // who writes the image, for an AllowWriter open
 	// rmw is held exclusively by an unaligned (read-modify-write) write and
 	// shared by every other write, so widening a write to whole blocks never
 	// overwrites bytes another goroutine writes beside it.
@@ -69,13 +76,16 @@ func openFile(path string, opts FileOptions, openDirect opener) (*FileDevice, er
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
 	file, direct, err := openMaybeDirect(path, opts, openDirect)
+	if errors.Is(err, syscall.EBUSY) {
+		return nil, busyError(path)
+	}
 	if err != nil {
 		return nil, err
 	}
 	f := &FileDevice{file: file, path: path, direct: direct, readOnly: opts.ReadOnly}
-	if f.size, err = sizeFile(file, opts); err != nil {
+	if err := f.setup(opts); err != nil {
 		file.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, err
 	}
 	if !direct && !opts.Buffered {
 		noteBuffered(path) // only for a device that opened
@@ -83,16 +93,26 @@ func openFile(path string, opts FileOptions, openDirect opener) (*FileDevice, er
 	return f, nil
 }
 
+// setup locks the opened file (before anything can change it) and sizes
+// it.
+func (f *FileDevice) setup(opts FileOptions) error {
+	st, err := f.file.Stat()
+	if err != nil {
+		return err
+	}
+	if err := f.lock(opts, st); err != nil {
+		return err
+	}
+	if f.size, err = sizeFile(f.file, st, opts); err != nil {
+		return &fs.PathError{Op: "open", Path: f.path, Err: err}
+	}
+	return nil
+}
+
 // openMaybeDirect opens with O_DIRECT unless told not to, and falls back to
 // buffered I/O when the filesystem refuses O_DIRECT with EINVAL.
 func openMaybeDirect(path string, opts FileOptions, openDirect opener) (*os.File, bool, error) {
-	flag := os.O_RDWR
-	if opts.ReadOnly {
-		flag = os.O_RDONLY
-	}
-	if opts.Create {
-		flag |= os.O_CREATE
-	}
+	flag := openFlags(path, opts)
 	if !opts.Buffered {
 		file, err := openDirect(path, flag, 0o644)
 		if err == nil {
@@ -104,6 +124,35 @@ func openMaybeDirect(path string, opts FileOptions, openDirect opener) (*os.File
 	}
 	file, err := os.OpenFile(path, flag, 0o644)
 	return file, false, err
+}
+
+// openFlags: read-only or read-write, O_CREAT if asked, and O_EXCL for a
+// block device opened read-write (EBUSY if it is mounted or held
+// exclusively, and nobody else can hold it while cowfs does).
+func openFlags(path string, opts FileOptions) int {
+	flag := os.O_RDWR
+	if opts.ReadOnly {
+		flag = os.O_RDONLY
+	}
+	if st, err := os.Stat(path); err == nil && isBlockDevice(st.Mode()) && !opts.ReadOnly {
+		return flag | syscall.O_EXCL
+	}
+	if opts.Create {
+		flag |= os.O_CREATE
+	}
+	return flag
+}
+
+// busyError names who holds the block device at path that refused
+// O_EXCL: the cowfs process holding its lock, else the kernel.
+func busyError(path string) error {
+	h := &Holder{Kernel: busyDevice}
+	if st, err := os.Stat(path); err == nil {
+		if l := lockHolder(st); l.PID != 0 {
+			h = l
+		}
+	}
+	return &InUseError{Path: path, Holder: *h}
 }
 
 // The buffered-I/O note is printed once per process.
@@ -120,11 +169,8 @@ func noteBuffered(path string) {
 
 // sizeFile applies opts.Size to a regular file and returns the device size,
 // rounded down to a whole number of blocks.
-func sizeFile(file *os.File, opts FileOptions) (int64, error) {
-	st, err := file.Stat()
-	if err != nil {
-		return 0, err
-	}
+func sizeFile(file *os.File, st fs.FileInfo, opts FileOptions) (int64, error) {
+	var err error
 	size := st.Size()
 	switch {
 	case st.Mode().IsRegular():
@@ -134,7 +180,7 @@ func sizeFile(file *os.File, opts FileOptions) (int64, error) {
 			}
 			size = opts.Size
 		}
-	case st.Mode()&fs.ModeDevice != 0 && st.Mode()&fs.ModeCharDevice == 0:
+	case isBlockDevice(st.Mode()):
 		if opts.Size > 0 {
 			return 0, errors.New("cannot set the size of a block device")
 		}

@@ -59,6 +59,7 @@ func TestFileDirect(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int64(testSize), st.Size())
 	require.Less(t, st.Sys().(*syscall.Stat_t).Blocks, int64(16), "sparse")
+	require.NoError(t, f.Close())
 
 	b, err := OpenFile(f.Path(), FileOptions{Buffered: true})
 	require.NoError(t, err)
@@ -285,6 +286,20 @@ func TestFileBlockDevice(t *testing.T) {
 	got := make([]byte, 5)
 	require.NoError(t, f.ReadAt(got, 7, KindData))
 	require.Equal(t, "block", string(got))
+
+	// Held read-write (O_EXCL and the lock): another writer is refused
+	// with EBUSY from the open, naming this process; a reader may share
+	// it only if it allows a writer.
+	_, err = OpenFile(loop, FileOptions{})
+	requireInUse(t, err, loop, os.Getpid(), "read-write")
+	_, err = OpenFile(loop, FileOptions{ReadOnly: true})
+	requireInUse(t, err, loop, os.Getpid(), "read-write")
+	r, err := OpenFile(loop, FileOptions{ReadOnly: true, AllowWriter: true})
+	require.NoError(t, err)
+	require.Equal(t, os.Getpid(), r.Writer().PID)
+	require.NoError(t, r.Close())
+	require.NoError(t, f.Close())
+
 	_, err = OpenFile(loop, FileOptions{Create: true, Size: testSize})
 	require.ErrorContains(t, err, "block device")
 }

@@ -124,7 +124,8 @@ func requireClean(t *testing.T, path string) {
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_")+".img"), data, 0o644))
 	}
-	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true})
+	// The image may be open here, synced: a test checks what it committed.
+	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, AllowWriter: true})
 	require.NoError(t, err)
 	rep, err := fsck.Check(dev, fsck.Options{})
 	dev.Close()

@@ -23,6 +23,9 @@ func (res *SeedResult) String() string {
 	h := res.Handle
 	fmt.Fprintf(&b, "reservation: %d items, reserved %d, charged %d (%.2f of the reservation), overspent %d\n",
 		h.NumItems, h.Reserved, h.Charged, ratio(h.Charged, h.Reserved), h.Overspent)
+	if c.Reservations == Lenient {
+		fmt.Fprintf(&b, "lenient: %s\n", res.lenientOutcome())
+	}
 	tr := res.Tree
 	fmt.Fprintf(&b, "fs tree: searches %d, COWs by level %v, re-COWs by level %v, max COWs in one search %d, restarts %v\n",
 		tr.Searches, trimLevels(tr.COWs[:]), trimLevels(tr.ReCOWs[:]), tr.MaxSearchCOWs, tr.Restarts)
@@ -30,6 +33,20 @@ func (res *SeedResult) String() string {
 	fmt.Fprintf(&b, "metadata: %d of %d bytes free; aborted: %v\n", res.Meta.Free, res.Meta.Total, res.Aborted)
 	b.WriteString(res.Dump)
 	return b.String()
+}
+
+// lenientOutcome says what lenient reservations did in this run.
+func (res *SeedResult) lenientOutcome() string {
+	h := res.Handle
+	switch {
+	case h.Overspent == 0:
+		return "the reservation held; nothing came from free space"
+	case res.CreateErr == nil:
+		return fmt.Sprintf("%d bytes beyond the reservation came from free space, and the create completed", h.Overspent)
+	case res.Config.HoldReadsAfter < 0:
+		return fmt.Sprintf("%d bytes beyond the reservation came from free space until metadata space ran out: with the kernel's unbounded restarts (hold-reads-after -1) nothing else ends the loop", h.Overspent)
+	}
+	return fmt.Sprintf("%d bytes beyond the reservation came from free space until metadata space ran out", h.Overspent)
 }
 
 func ratio(a, b uint64) float64 {

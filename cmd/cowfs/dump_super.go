@@ -39,7 +39,7 @@ func newDumpSuperCmd() *cobra.Command {
 }
 
 func runDumpSuper(cmd *cobra.Command, path string, o dumpSuperOpts) error {
-	dev, err := openInspectImage(path)
+	dev, err := openInspectImage(cmd, path)
 	if err != nil {
 		return err
 	}

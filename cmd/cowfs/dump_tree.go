@@ -50,7 +50,7 @@ says so on stderr).`,
 }
 
 func runDumpTree(cmd *cobra.Command, path string, tree *uint64, blocks []uint64) error {
-	dev, err := openInspectImage(path)
+	dev, err := openInspectImage(cmd, path)
 	if err != nil {
 		return err
 	}

@@ -34,7 +34,7 @@ btrfs image), 2 bad usage.`,
 }
 
 func runFsck(cmd *cobra.Command, path string, opts fsck.Options) error {
-	dev, err := openInspectImage(path)
+	dev, err := openInspectImage(cmd, path)
 	if err != nil {
 		return err
 	}
@@ -67,14 +67,19 @@ func imageArgs(cmd *cobra.Command, args []string) error {
 }
 
 // openInspectImage opens an image file or block device read-only, through the page
-// cache (the inspection commands never write).
-func openInspectImage(path string) (*disk.FileDevice, error) {
-	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, Buffered: true})
+// cache (the inspection commands never write). An image that another
+// program writes (a mount) is opened with a warning, as btrfs check --force
+// does: what is read may be half of two commits.
+func openInspectImage(cmd *cobra.Command, path string) (*disk.FileDevice, error) {
+	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, Buffered: true, AllowWriter: true})
 	if pe, ok := errors.AsType[*fs.PathError](err); ok {
 		err = pe.Err // the path is already in our message
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot open %s: %w", path, err)
+	}
+	if w := dev.Writer(); w != nil {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: warning: %s is in use: %s; the image may change while %s reads it, so what it reports is unreliable\n", path, w, cmd.Name())
 	}
 	return dev, nil
 }

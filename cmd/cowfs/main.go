@@ -1,6 +1,7 @@
 // Command cowfs is the command-line front end of cowfs, a userspace btrfs:
-// mkfs, inspection (dump-super, dump-tree) and fsck. Each subcommand lives in
-// its own file; the logic lives in the libraries.
+// mkfs, mount/sync/umount, inspection (dump-super, dump-tree), fsck and the
+// seed's reproduction. Each subcommand lives in its own file; the logic
+// lives in the libraries.
 package main
 
 import (
@@ -33,6 +34,7 @@ func newRoot() *cobra.Command {
 		Long: `cowfs reads and writes real btrfs images (btrfs check passes on them, the
 Linux kernel mounts them) and rebuilds the kernel's metadata machinery so that
 every copy-on-write decision can be switched, counted and crash-tested.`,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

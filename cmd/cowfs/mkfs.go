@@ -102,22 +102,33 @@ func runMkfs(out io.Writer, path string, f mkfsFlags) error {
 	if err != nil {
 		return err
 	}
-	dev, created, err := openMkfsImage(path, o)
+	dev, res, err := makeImage(path, o)
 	if err != nil {
-		return mkfsError(path, err)
+		return err
 	}
-	res, err := mkfs.Make(dev, o)
-	if cerr := dev.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err != nil {
-		if created {
-			os.Remove(path)
-		}
-		return mkfsError(path, err)
+	if err := dev.Close(); err != nil {
+		return err
 	}
 	printMkfsResult(out, path, res)
 	return nil
+}
+
+// makeImage makes a filesystem with o in IMAGE and returns it open. A
+// file it created is removed again if that fails.
+func makeImage(path string, o mkfs.Options) (*disk.FileDevice, *mkfs.Result, error) {
+	dev, created, err := openMkfsImage(path, o)
+	if err != nil {
+		return nil, nil, mkfsError(path, err)
+	}
+	res, err := mkfs.Make(dev, o)
+	if err != nil {
+		dev.Close()
+		if created {
+			os.Remove(path)
+		}
+		return nil, nil, mkfsError(path, err)
+	}
+	return dev, res, nil
 }
 
 // mkfsError maps library errors to exit statuses: invalid options 2,
