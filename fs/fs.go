@@ -181,6 +181,10 @@ func (fs *FS) Root() uint64 { return RootIno }
 // or forced by a free-space tree) or a transaction abort.
 func (fs *FS) ReadOnly() bool { return fs.readOnly || fs.t.ReadOnly() }
 
+// Aborted is the error that aborted a transaction (the filesystem is
+// read-only since), or nil.
+func (fs *FS) Aborted() error { return fs.t.Aborted() }
+
 // Transaction is the transaction layer under the filesystem (figures,
 // dumps, tools).
 func (fs *FS) Transaction() *transaction.FS { return fs.t }

@@ -61,6 +61,13 @@ func markArgErrorsAsUsage(c *cobra.Command) {
 	}
 }
 
+// oneLine is err's message on one line: a trailing newline (go-fuse ends
+// some errors with one) dropped, the lines of joined errors separated by
+// "; ".
+func oneLine(err error) string {
+	return strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")
+}
+
 func main() {
 	os.Exit(run(newRoot(), os.Args[1:]))
 }
@@ -78,9 +85,9 @@ func run(root *cobra.Command, args []string) int {
 	case errors.As(err, &code):
 		return int(code)
 	case errors.As(err, &usage), strings.HasPrefix(err.Error(), "unknown command"):
-		fmt.Fprintf(os.Stderr, "cowfs: %v\n", err)
+		fmt.Fprintf(os.Stderr, "cowfs: %s\n", oneLine(err))
 		return 2
 	}
-	fmt.Fprintf(os.Stderr, "cowfs: %v\n", err)
+	fmt.Fprintf(os.Stderr, "cowfs: %s\n", oneLine(err))
 	return 1
 }

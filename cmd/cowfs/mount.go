@@ -26,6 +26,7 @@ type mountFlags struct {
 	readOnly, allowOther, defPerms   bool
 	background, debug                bool
 	readyFD                          int
+	log                              string
 }
 
 func newMountCmd() *cobra.Command {
@@ -70,6 +71,7 @@ or the final commit failed; 2 bad usage.`,
 	fl.BoolVar(&f.defPerms, "default-permissions", false, "let the kernel check permissions (FUSE default_permissions)")
 	fl.BoolVar(&f.background, "background", false, "detach once mounted")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
+	fl.StringVar(&f.log, "log", "", "once mounted, append the daemon's messages to this file (default: stderr; with --background, discarded)")
 	fl.IntVar(&f.readyFD, "ready-fd", 0, "internal: tell the parent on this fd once mounted")
 	_ = fl.MarkHidden("ready-fd")
 	return cmd
@@ -111,6 +113,10 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if f.background {
 		return mountInBackground()
 	}
+	out, err := beforeMount(mnt, f)
+	if err != nil {
+		return err
+	}
 	filesys, err := fs.Open(image, opts)
 	if err != nil {
 		return err
@@ -119,8 +125,9 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if err != nil {
 		return errors.Join(err, filesys.Close())
 	}
-	tellReady(f.readyFD)
 	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s)\n", image, srv.Mountpoint(), opts.Transaction)
+	out.takeOver()
+	tellReady(f.readyFD)
 	go unmountOnSignal(srv)
 	srv.Wait()
 	if err := filesys.Close(); err != nil {

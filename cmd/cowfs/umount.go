@@ -1,16 +1,13 @@
 package main
 
 import (
-	"encoding/binary"
+	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
-
-	"cowfs/fuse"
 )
 
 func newSyncCmd() *cobra.Command {
@@ -21,8 +18,12 @@ func newSyncCmd() *cobra.Command {
 daemon flushes buffered file data and commits. (FUSE never forwards sync(2) to
 the daemon, so this is how to force a commit besides fsync and the interval.)
 
-Exit status: 0 committed; 1 the daemon refused or is not a cowfs daemon; 2 bad
-usage.`,
+An aborted filesystem (a failed commit or I/O error turned it read-only)
+cannot commit: sync says so and why. A dead daemon: sync says how to detach
+the mount.
+
+Exit status: 0 committed; 1 the daemon refused (or the filesystem was
+aborted), it is dead, or MOUNTPOINT is not a cowfs mount; 2 bad usage.`,
 		Args: mountpointArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, err := syncMount(args[0])
@@ -39,10 +40,17 @@ func newUmountCmd() *cobra.Command {
 		Long: `umount commits (as cowfs sync), unmounts MOUNTPOINT and waits until the daemon
 has made its final commit and exited, so the image can be used at once.
 
-A dead daemon (ENOTCONN) cannot commit: detach the mount with "umount -l
-MOUNTPOINT"; the image holds the daemon's last commit.
+A filesystem aborted by an error (it turned read-only) is unmounted without
+a commit; umount says that it was aborted and why, and exits 1: the image
+holds the last commit before the abort. A commit that fails without an
+abort leaves the mount in place and says why.
 
-Exit status: 0 unmounted and the daemon exited; 1 failure; 2 bad usage.`,
+A dead daemon (ENOTCONN) cannot commit: umount says so and how to detach the
+mount (fusermount3 -uz MOUNTPOINT, or umount -l MOUNTPOINT as root); the
+image holds the daemon's last commit.
+
+Exit status: 0 unmounted and the daemon exited; 1 failure, an aborted
+filesystem, or a dead daemon; 2 bad usage.`,
 		Args: mountpointArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runUmount(args[0], timeout) },
 	}
@@ -57,36 +65,56 @@ func mountpointArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-// syncMount issues the sync ioctl on the mount's root; it returns the
-// daemon's pid.
+// syncMount commits the mount's running transaction and returns the
+// daemon's pid. An aborted filesystem (before, or by this commit) is an
+// *abortedError, with the pid.
 func syncMount(mnt string) (int, error) {
-	f, err := os.Open(mnt)
+	st, err := daemonStatus(mnt)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
-	var pid [8]byte
-	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafePointer(&pid)))
-	if errno != 0 {
-		return 0, fmt.Errorf("%s: sync: %w (is it a cowfs mount?)", mnt, errno)
+	if st.Aborted != "" {
+		return st.PID, &abortedError{mnt: mnt, reason: st.Aborted}
 	}
-	return int(binary.LittleEndian.Uint64(pid[:])), nil
+	pid, err := syncDaemon(mnt)
+	if err != nil {
+		if st, serr := daemonStatus(mnt); serr == nil && st.Aborted != "" {
+			return st.PID, &abortedError{mnt: mnt, reason: st.Aborted}
+		}
+	}
+	return pid, err
 }
 
+// runUmount commits, unmounts and waits for the daemon to exit. An
+// aborted filesystem cannot commit: it is unmounted all the same, and the
+// abort is the error.
 func runUmount(mnt string, timeout time.Duration) error {
 	pid, err := syncMount(mnt)
-	if err != nil {
+	aborted, isAborted := errors.AsType[*abortedError](err)
+	if err != nil && !isAborted {
 		return err
 	}
 	if err := unmount(mnt); err != nil {
 		return fmt.Errorf("umount %s: %w", mnt, err)
 	}
+	if err := waitExit(pid, timeout); err != nil {
+		return fmt.Errorf("umount %s: %w", mnt, err)
+	}
+	if isAborted {
+		aborted.unmounted = true
+		return aborted
+	}
+	return nil
+}
+
+// waitExit waits until process pid has exited.
+func waitExit(pid int, timeout time.Duration) error {
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
 			return nil
 		}
 	}
-	return fmt.Errorf("umount %s: daemon %d still running after %v", mnt, pid, timeout)
+	return fmt.Errorf("daemon %d still running after %v", pid, timeout)
 }
 
 // unmount unmounts directly as root, through fusermount3 otherwise.

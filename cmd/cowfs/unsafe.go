@@ -1,6 +1,12 @@
 package main
 
-import "unsafe"
+import (
+	"syscall"
+	"unsafe"
+)
 
-// unsafePointer passes a buffer's address to a raw ioctl.
-func unsafePointer(p *[8]byte) unsafe.Pointer { return unsafe.Pointer(p) }
+// ioctl issues a raw ioctl whose argument is buf's address.
+func ioctl(fd uintptr, cmd uintptr, buf []byte) syscall.Errno {
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, fd, cmd, uintptr(unsafe.Pointer(&buf[0])))
+	return errno
+}
