@@ -2,7 +2,7 @@
 // flags, reference count, tree lock and writeback blockers — in a
 // memory-budgeted LRU keyed by logical address, reads and verifies blocks,
 // and writes dirty buffers back with checksums and the write-time tree
-// checker. It is the layer where the COW amplification loop of THREAD.md
+// checker. It is the layer where the COW amplification loop of docs/problem.md
 // happens: reclaim and the flusher write back blocks a search has just COWed,
 // setting their WRITTEN flag.
 //

@@ -17,7 +17,7 @@ const (
 	// OrderAddress writes the lowest addresses first (today's kernel).
 	OrderAddress WritebackOrder = iota
 	// OrderLRU writes the least recently dirtied first, so the block a
-	// search has just COWed is the last to be flushed (THREAD.md, Qu).
+	// search has just COWed is the last to be flushed (docs/problem.md, Qu).
 	OrderLRU
 )
 

@@ -17,7 +17,7 @@ import (
 	"cowfs/disk/format"
 )
 
-// The seed's loop (docs THREAD.md "The bug"), reproduced deterministically:
+// The seed's loop (docs/problem.md "Why it ran out"), reproduced deterministically:
 // one goroutine, a real mkfs image, a 3-level tree, a cache whose budget is
 // taken by buffers other work holds (memory pressure), the flusher off, the
 // `always` policy and ctree's kernel restart behaviour (HoldReadsAfter -1).
@@ -347,7 +347,7 @@ func cowsPerPosition(events []ampEvent) ([]position, map[position][]ampEvent) {
 	return order, m
 }
 
-// TestCOWAmplificationLoop reproduces the 12 steps of THREAD.md in one
+// TestCOWAmplificationLoop reproduces the 12 steps of docs/problem.md in one
 // SearchSlot and checks them against the figures and the trace; a sweep
 // over budgets shows where the loop starts; the control (a large budget)
 // COWs each position once; HoldReadsAfter (ctree's progress guarantee)
@@ -450,7 +450,7 @@ func errOrOK(err error) string {
 }
 
 // logAmpSteps prints the trace of the first rounds and, step by step, the
-// figures that show each of THREAD.md's 12 steps.
+// figures that show each of docs/problem.md's 12 steps.
 func logAmpSteps(t *testing.T, sc ampScenario, r ampResult) {
 	t.Helper()
 	order, per := cowsPerPosition(r.events)

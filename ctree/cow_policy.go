@@ -26,7 +26,7 @@ const (
 	// PolicyPinSearch is always's rule, and every block a SearchSlot
 	// COWs is pinned against writeback (cache.ExtentBuffer.BlockWriteback)
 	// until that search returns: a restart cannot find its own copy
-	// WRITTEN and COW it again (the seed's patch, THREAD.md). The pins
+	// WRITTEN and COW it again (the seed's patch, docs/problem.md). The pins
 	// are taken and dropped in searchSlot (pinCOW, then PinList.UnpinAll).
 	PolicyPinSearch
 	// PolicyPinHandle is pin-search with the pins held by the transaction
@@ -62,7 +62,7 @@ func ParsePolicy(s string) (Policy, error) {
 }
 
 // cowDecision is shouldCOW's answer. reCOW classifies a COW for the figures:
-// a COW of a block created by the running transaction itself (THREAD.md:
+// a COW of a block created by the running transaction itself (docs/problem.md:
 // the amplification loop COWs such blocks again after writeback set their
 // WRITTEN flag).
 type cowDecision struct {

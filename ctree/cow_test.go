@@ -38,7 +38,7 @@ func cowSearch(t *testing.T, h *harness, i int) Stats {
 // TestCOWAndReCOW follows one path through the COW rules: a committed path
 // is COWed once per level; the copies are not COWed again while unwritten;
 // once writeback has set WRITTEN they are, and those COWs are re-COWs (the
-// amplification of THREAD.md); ForceCOW COWs regardless.
+// amplification of docs/problem.md); ForceCOW COWs regardless.
 func TestCOWAndReCOW(t *testing.T) {
 	h := newHarness(t, 64<<20, 4096, 64<<20)
 	buildTree(t, h, 4000)

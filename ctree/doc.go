@@ -70,7 +70,7 @@
 // Releasing the path drops its references too: a block COWed before the
 // restart becomes dirty and unreferenced, reclaim may write it back
 // (setting WRITTEN), and under the `always` policy the next walk COWs it
-// again — the amplification loop of docs THREAD.md, counted as a re-COW.
+// again — the amplification loop of docs/problem.md, counted as a re-COW.
 //
 // Dropping the reference of the block just read is the kernel's behaviour,
 // and under a budget too small for a path beside the dirty blocks it can

@@ -12,7 +12,7 @@ import (
 	"cowfs/disk/format"
 )
 
-// SeedConfig configures the seed's experiment (THREAD.md): a directory of
+// SeedConfig configures the seed's experiment (docs/problem.md): a directory of
 // Files empty files is committed, then the filesystem is reopened under
 // memory pressure — a cache of BudgetNodes nodes, of which the open trees'
 // root blocks hold eight, and no flusher — and one more file is created.

@@ -13,7 +13,7 @@ import (
 	"cowfs/disk/format"
 )
 
-// The seed's failure through the whole stack (THREAD.md; issue 4 point 8):
+// The seed's failure through the whole stack (docs/problem.md; issue 4 point 8):
 // policy always, a 9-node cache of which the open trees hold 8 root
 // blocks, no flusher, the kernel's restart behaviour, strict reservations.
 // One file create's first search COWs the fs tree's level-1 node until

@@ -36,7 +36,7 @@ func (s *stats) record(h *Handle) {
 //	                                     blocks per byte reserved at Start)
 //
 // A ratio above 1 for one handle is an overspend: the reservation, meant
-// as a worst case, did not hold (THREAD.md).
+// as a worst case, did not hold (docs/problem.md).
 type Stats struct {
 	Commits      uint64
 	CommitRounds uint64 // fixed-point rounds over all commits
