@@ -19,17 +19,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
-
-	"cowfs/fsck/fscktest"
 )
 
 func TestMountBackground(t *testing.T) {
 	needFuse(t)
 	bin := buildCowfs(t)
 	dir := t.TempDir()
-	img := filepath.Join(dir, "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	img := checkedImage(t, bin, dir)
 	for _, log := range []string{filepath.Join(dir, "daemon.log"), ""} {
 		mnt := newMountpoint(t)
 		t.Cleanup(func() { detachBackground(bin, mnt) })

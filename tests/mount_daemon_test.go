@@ -22,6 +22,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"cowfs/fsck/fscktest"
 )
 
 // fuseSuperMagic is statfs's f_type of every FUSE mount.
@@ -76,6 +78,16 @@ func newMountpoint(t testing.TB) string {
 	mnt := filepath.Join(t.TempDir(), "mnt")
 	require.NoError(t, os.Mkdir(mnt, 0o755))
 	return mnt
+}
+
+// checkedImage makes a 256 MiB image with `cowfs mkfs` in dir; our fsck
+// and btrfs check must pass on it at cleanup.
+func checkedImage(t *testing.T, bin, dir string) string {
+	t.Helper()
+	img := filepath.Join(dir, "fs.img")
+	mkfsImage(t, bin, img, "256M")
+	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	return img
 }
 
 // startDaemon runs `cowfs mount [flags] img mnt` in the foreground of a

@@ -15,16 +15,12 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"cowfs/fsck/fscktest"
 )
 
 func TestMountLock(t *testing.T) {
 	needFuse(t)
 	bin := buildCowfs(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	img := checkedImage(t, bin, t.TempDir())
 	mnt := newMountpoint(t)
 	d := startDaemon(t, bin, img, mnt, "--commit-interval", "0")
 	require.NoError(t, os.WriteFile(filepath.Join(mnt, "first"), []byte("synced by the first mount"), 0o644))
@@ -71,9 +67,7 @@ func TestMountLockKernel(t *testing.T) {
 	needFuse(t)
 	needKernelMount(t)
 	bin := buildCowfs(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	img := checkedImage(t, bin, t.TempDir())
 	kmnt, umount := mountImage(t, img, false)
 	require.NoError(t, os.WriteFile(filepath.Join(kmnt, "k"), []byte("kernel"), 0o644))
 	stderr := refusedMount(t, bin, img)

@@ -14,8 +14,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"cowfs/fsck/fscktest"
 )
 
 // TestUmountAborted: the image lives on a 40 MiB tmpfs that fills up
@@ -28,9 +26,7 @@ func TestUmountAborted(t *testing.T) {
 	needFuse(t)
 	host := smallTmpfs(t, "40M")
 	bin := buildCowfs(t)
-	img := filepath.Join(host, "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	img := checkedImage(t, bin, host)
 	mnt := newMountpoint(t)
 	d := startDaemon(t, bin, img, mnt, "--commit-interval", "0")
 	require.NoError(t, os.WriteFile(filepath.Join(mnt, "kept"), []byte("committed"), 0o644))
@@ -92,9 +88,7 @@ func fillHost(t *testing.T, path string) {
 func TestDeadDaemonMessages(t *testing.T) {
 	needFuse(t)
 	bin := buildCowfs(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	t.Cleanup(func() { fscktest.RequireClean(t, img) })
+	img := checkedImage(t, bin, t.TempDir())
 	mnt := newMountpoint(t)
 	d := startDaemon(t, bin, img, mnt)
 	require.NoError(t, d.cmd.Process.Signal(syscall.SIGKILL))
