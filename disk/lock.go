@@ -60,7 +60,7 @@ func (h Holder) String() string {
 // lock takes the image's lock for opts. A read-only open with AllowWriter
 // succeeds while a writer holds the image and records it (Writer);
 // otherwise a holder refuses the open. A host filesystem without flock
-// leaves the image unlocked.
+// leaves the image unlocked (the kernel's use of it is still looked for).
 func (f *FileDevice) lock(opts FileOptions, st fs.FileInfo) error {
 	how := unix.LOCK_EX
 	if opts.ReadOnly {
@@ -71,7 +71,7 @@ func (f *FileDevice) lock(opts FileOptions, st fs.FileInfo) error {
 	case errors.Is(err, unix.EWOULDBLOCK):
 		h = lockHolder(st)
 		h.Writes = h.Writes || opts.ReadOnly // a shared lock conflicts only with a writer
-	case err == nil:
+	default:
 		h = kernelHolder(f.path, st, opts.ReadOnly)
 	}
 	if h == nil {
@@ -84,16 +84,13 @@ func (f *FileDevice) lock(opts FileOptions, st fs.FileInfo) error {
 	return &InUseError{Path: f.path, Holder: *h}
 }
 
+// flock applies flock(2) to file; with LOCK_NB it never waits.
 func flock(file *os.File, how int) error {
 	rc, err := file.SyscallConn()
 	if err != nil {
 		return err
 	}
-	cerr := rc.Control(func(fd uintptr) {
-		for err = unix.Flock(int(fd), how); err == unix.EINTR; {
-			err = unix.Flock(int(fd), how)
-		}
-	})
+	cerr := rc.Control(func(fd uintptr) { err = unix.Flock(int(fd), how) })
 	return errors.Join(cerr, err)
 }
 

@@ -9,19 +9,36 @@ import (
 	"cowfs/fsck"
 )
 
-// Open opens path read-only as an fsck.Image, closed when t ends.
+// Open opens path read-only as an fsck.Image, closed when t ends. Its
+// shared lock refuses read-write opens of the image until then (a
+// command under test included); withImage closes at once.
 func Open(t testing.TB, path string) *fsck.Image {
+	t.Helper()
+	img, dev := open(t, path)
+	t.Cleanup(func() { dev.Close() })
+	return img
+}
+
+// withImage runs fn on path opened read-only, then closes it.
+func withImage(t testing.TB, path string, fn func(*fsck.Image)) {
+	t.Helper()
+	img, dev := open(t, path)
+	defer dev.Close()
+	fn(img)
+}
+
+func open(t testing.TB, path string) (*fsck.Image, disk.Device) {
 	t.Helper()
 	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, Buffered: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { dev.Close() })
 	img, err := fsck.Open(dev)
 	if err != nil {
+		dev.Close()
 		t.Fatalf("open %s: %v", path, err)
 	}
-	return img
+	return img, dev
 }
 
 // BlockRef locates one verified tree block of an image.
@@ -60,10 +77,13 @@ func (l *blockLister) Visit(v *fsck.Visit) bool {
 // Blocks lists every verified block of the image at path, in walk order.
 func Blocks(t testing.TB, path string) []BlockRef {
 	t.Helper()
-	img := Open(t, path)
-	l := &blockLister{img: img, seen: map[uint64]bool{}}
-	img.WalkAll(l)
-	return l.out
+	var out []BlockRef
+	withImage(t, path, func(img *fsck.Image) {
+		l := &blockLister{img: img, seen: map[uint64]bool{}}
+		img.WalkAll(l)
+		out = l.out
+	})
+	return out
 }
 
 // Find returns the first block of the image at path that pred accepts.
@@ -84,7 +104,10 @@ func Find(t testing.TB, path string, pred func(BlockRef) bool) BlockRef {
 // Every copy of a DUP block gets the same edit.
 func PatchBlock(t testing.TB, path string, ref BlockRef, fixCsum bool, change func(block []byte)) {
 	t.Helper()
-	img := Open(t, path)
+	withImage(t, path, func(img *fsck.Image) { patchBlock(t, img, path, ref, fixCsum, change) })
+}
+
+func patchBlock(t testing.TB, img *fsck.Image, path string, ref BlockRef, fixCsum bool, change func(block []byte)) {
 	block := make([]byte, img.NodeSize())
 	readAt(t, path, block, ref.Phys)
 	change(block)

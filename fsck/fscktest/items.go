@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"cowfs/disk/format"
+	"cowfs/fsck"
 )
 
 // ItemRef locates one item of a verified leaf.
@@ -20,7 +21,8 @@ type ItemRef struct {
 func Items(t testing.TB, path string, tree uint64, match func(k format.Key, data []byte) bool) []ItemRef {
 	t.Helper()
 	var out []ItemRef
-	block := make([]byte, Open(t, path).NodeSize())
+	var block []byte
+	withImage(t, path, func(img *fsck.Image) { block = make([]byte, img.NodeSize()) })
 	for _, b := range Blocks(t, path) {
 		if b.Tree != tree || b.Level != 0 {
 			continue
@@ -140,8 +142,9 @@ func PatchSuper(t testing.TB, path string, change func(s *format.Super)) {
 // PatchData lets change edit n bytes of file data at a logical address.
 func PatchData(t testing.TB, path string, logical uint64, n int, change func(p []byte)) {
 	t.Helper()
-	img := Open(t, path)
-	phys, err := img.Chunks.Physical(logical, uint64(n))
+	var phys int64
+	var err error
+	withImage(t, path, func(img *fsck.Image) { phys, err = img.Chunks.Physical(logical, uint64(n)) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"cowfs/fsck"
 )
 
 // RootDir writes a directory tree for mkfs.btrfs --rootdir: n small files in
@@ -117,7 +119,10 @@ func PopulateWithLog(t testing.TB, img string, fill func(dir string)) string {
 	var cp string
 	for attempt := 1; attempt <= 3; attempt++ {
 		fill(dir)
-		if cp = Copy(t, img); Open(t, cp).Super.LogRoot != 0 {
+		var logged bool
+		cp = Copy(t, img)
+		withImage(t, cp, func(i *fsck.Image) { logged = i.Super.LogRoot != 0 })
+		if logged {
 			break
 		}
 		t.Logf("fscktest: the kernel committed instead of logging the fsyncs (attempt %d)", attempt)
