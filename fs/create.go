@@ -96,9 +96,11 @@ func (fs *FS) create(op string, dir uint64, name string, n newInode) (Attr, erro
 	}
 	fs.ns.Lock()
 	defer fs.ns.Unlock()
-	if _, err := fs.dirInode(op, dir); err != nil {
+	parent, err := fs.dirInode(op, dir)
+	if err != nil {
 		return Attr{}, err
 	}
+	inheritGroup(parent, &n)
 	if err := fs.inheritACL(dir, &n); err != nil {
 		return Attr{}, err
 	}
@@ -130,6 +132,20 @@ func (fs *FS) create(op string, dir uint64, name string, n newInode) (Attr, erro
 	}
 	fs.ninodes.add(1)
 	return fs.attrOf(ino, ii), nil
+}
+
+// inheritGroup: in a setgid directory a new inode takes the directory's
+// group, and a new directory the setgid bit too (the kernel's
+// inode_init_owner; the VFS has already dropped a setgid bit the creator
+// may not set).
+func inheritGroup(parent *format.InodeItem, n *newInode) {
+	if parent.Mode&syscall.S_ISGID == 0 {
+		return
+	}
+	n.gid = parent.GID
+	if isDir(n.mode) {
+		n.mode |= syscall.S_ISGID
+	}
 }
 
 // newInodeItem is the INODE_ITEM of a new inode: created and changed in

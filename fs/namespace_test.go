@@ -248,3 +248,22 @@ func TestManyLinksUseExtrefs(t *testing.T) {
 	require.EqualValues(t, n+1-n/3, a.Nlink)
 	require.Len(t, tf.names(d.Ino), n+1-n/3)
 }
+
+// A setgid directory gives new inodes its group, and new directories its
+// setgid bit (the kernel's inode_init_owner).
+func TestSetgidDirectory(t *testing.T) {
+	tf := newTestFS(t)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o2775, Creator{UID: 1, GID: 50})
+	require.NoError(t, err)
+	f, err := tf.Create(d.Ino, "f", 0o644, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(50), f.GID)
+	require.Equal(t, uint32(syscall.S_IFREG|0o644), f.Mode)
+	sub, err := tf.Mkdir(d.Ino, "sub", 0o755, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(50), sub.GID)
+	require.Equal(t, uint32(syscall.S_IFDIR|0o2755), sub.Mode)
+	plain, err := tf.Create(tf.Root(), "plain", 0o644, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(60), plain.GID)
+}

@@ -128,6 +128,7 @@ var permDirs = []struct {
 	{"d700", 0o700, "0", ""}, {"d711", 0o711, "0", ""}, {"d755", 0o755, "0", ""}, {"d777", 0o777, "0", ""},
 	{"dsticky", 0o777 | os.ModeSticky, "0", ""}, {"dacl", 0o700, "0", "-m u:65534:rwx"},
 	{"ddef", 0o777, "0", "-d -m u:65534:rwx,g::r,o::-"}, {"downed", 0o755, "65534", ""},
+	{"dsgid", 0o777 | os.ModeSetgid, "0:0", ""},
 }
 
 func setupPermTree(t *testing.T, dir string) {
@@ -158,6 +159,9 @@ func chmodArg(m os.FileMode) string {
 	if m&os.ModeSticky != 0 {
 		v |= 0o1000
 	}
+	if m&os.ModeSetgid != 0 {
+		v |= 0o2000
+	}
 	return fmt.Sprintf("%o", v)
 }
 
@@ -182,7 +186,7 @@ func permScenario(dir string) []string {
 		res("utimes(now)", f.name, unix.UtimesNano(filepath.Join(dir, f.name), []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}))
 		res("utimes(1)", f.name, unix.UtimesNano(filepath.Join(dir, f.name), []unix.Timespec{{Sec: 1}, {Sec: 1}}))
 	}
-	for _, name := range []string{"d700", "d711", "d755", "d777", "dsticky", "dacl", "ddef", "downed", "ddef/sub"} {
+	for _, name := range []string{"d700", "d711", "d755", "d777", "dsticky", "dacl", "ddef", "downed", "ddef/sub", "dsgid"} {
 		p := filepath.Join(name, "new")
 		fd, err := unix.Open(filepath.Join(dir, p), unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY, 0o666)
 		if err == nil {
