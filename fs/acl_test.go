@@ -37,6 +37,14 @@ func aclText(t *testing.T, s string) format.ACL {
 	return acl
 }
 
+// file creates a file in the root directory with mode.
+func (tf *testFS) file(t *testing.T, name string, mode uint32) uint64 {
+	t.Helper()
+	a, err := tf.Create(tf.Root(), name, mode, Creator{})
+	require.NoError(t, err)
+	return a.Ino
+}
+
 func (tf *testFS) mode(t *testing.T, ino uint64) uint32 {
 	t.Helper()
 	a, err := tf.GetAttr(ino)
@@ -93,8 +101,7 @@ func TestACLRules(t *testing.T) {
 // alone (the kernel's posix_acl_update_mode); chmod rewrites the ACL.
 func TestACLAccess(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o600, Creator{})
-	require.NoError(t, err)
+	f := Attr{Ino: tf.file(t, "f", 0o600)}
 	require.NoError(t, tf.SetXattr(f.Ino, format.ACLAccessXattr, aclText(t, "u::rw,g::r,o::r").Encode(), 0))
 	require.Equal(t, uint32(0o644), tf.mode(t, f.Ino))
 	tf.requireACL(t, f.Ino, format.ACLAccessXattr, "")
@@ -137,8 +144,7 @@ func ptr[T any](v T) *T { return &v }
 // The errors the kernel gives for bad ACLs and default ACLs on files.
 func TestACLErrors(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
-	require.NoError(t, err)
+	f := Attr{Ino: tf.file(t, "f", 0o644)}
 	set := func(name string, v []byte) error { return tf.SetXattr(f.Ino, name, v, 0) }
 	requireErrno(t, set(format.ACLDefaultXattr, aclText(t, "u::rw,g::r,o::r").Encode()), syscall.EACCES)
 	require.NoError(t, set(format.ACLDefaultXattr, nil), "no default ACL on a file: nothing to remove")
@@ -155,8 +161,7 @@ func TestACLErrors(t *testing.T) {
 // SETXATTR_ACL_KILL_SGID), minimal or not.
 func TestACLKillSGID(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o2770, Creator{})
-	require.NoError(t, err)
+	f := Attr{Ino: tf.file(t, "f", 0o2770)}
 	require.NoError(t, tf.SetXattr(f.Ino, format.ACLAccessXattr, aclText(t, "u::rwx,g::rx,o::").Encode(), 0))
 	require.Equal(t, uint32(0o2750), tf.mode(t, f.Ino))
 	require.NoError(t, tf.SetXattr(f.Ino, format.ACLAccessXattr, aclText(t, "u::rwx,g::rx,o::").Encode(), XattrKillSGID))

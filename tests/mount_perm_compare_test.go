@@ -58,10 +58,8 @@ func TestMountPermissionsLikeKernel(t *testing.T) {
 	require.Len(t, got, len(want))
 	kumount()
 	d.umount()
-	for _, img := range []string{kimg, cimg} {
-		cowfsFsckClean(t, bin, img)
-		btrfsCheck(t, img)
-	}
+	requireImageClean(t, bin, kimg)
+	requireImageClean(t, bin, cimg)
 }
 
 // runPermScenario sets the tree up as root, then runs the user's part in a

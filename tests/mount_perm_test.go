@@ -16,6 +16,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// freshMount makes an image of size and mounts it with flags.
+func freshMount(t *testing.T, size string, flags ...string) (bin, img, mnt string, d *mountDaemon) {
+	t.Helper()
+	bin = buildCowfs(t)
+	img = filepath.Join(t.TempDir(), "fs.img")
+	mkfsImage(t, bin, img, size)
+	mnt = newMountpoint(t)
+	return bin, img, mnt, startDaemon(t, bin, img, mnt, flags...)
+}
+
+// requireImageClean: our fsck and btrfs check pass on img.
+func requireImageClean(t *testing.T, bin, img string) {
+	t.Helper()
+	cowfsFsckClean(t, bin, img)
+	btrfsCheck(t, img)
+}
+
 func TestMountPermissionChecks(t *testing.T) {
 	needFuse(t)
 	if os.Geteuid() != 0 {
@@ -45,8 +62,7 @@ func TestMountPermissionChecks(t *testing.T) {
 	require.NoError(t, unix.Access(f, unix.X_OK), "nothing is checked")
 	require.Contains(t, d.stderr.String(), "warning: --no-permission-checks")
 	d.umount()
-	cowfsFsckClean(t, bin, img)
-	btrfsCheck(t, img)
+	requireImageClean(t, bin, img)
 }
 
 // TestMountStressAccess runs stress-ng's access stressor (chmod, then
@@ -58,16 +74,11 @@ func TestMountStressAccess(t *testing.T) {
 	if _, err := exec.LookPath("stress-ng"); err != nil {
 		oracleUnavailable(t, "stress-ng not installed")
 	}
-	bin := buildCowfs(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfsImage(t, bin, img, "256M")
-	mnt := newMountpoint(t)
-	d := startDaemon(t, bin, img, mnt)
+	bin, img, mnt, d := freshMount(t, "256M")
 	r := runCmd(t, "stress-ng", "--access", "1", "--access-ops", "300", "--temp-path", mnt)
 	require.Equal(t, 0, r.Code, "stress-ng --access:\n%s%s", r.Stdout, r.Stderr)
 	d.umount()
-	cowfsFsckClean(t, bin, img)
-	btrfsCheck(t, img)
+	requireImageClean(t, bin, img)
 }
 
 // TestMountPjdfstest runs pjdfstest's open/ and chmod/ (as root, and as
@@ -87,11 +98,7 @@ func TestMountPjdfstest(t *testing.T) {
 		loudOnce(msg)
 		t.Skip(msg)
 	}
-	bin := buildCowfs(t)
-	img := filepath.Join(t.TempDir(), "fs.img")
-	mkfsImage(t, bin, img, "512M")
-	mnt := newMountpoint(t)
-	d := startDaemon(t, bin, img, mnt, "--allow-other")
+	bin, img, mnt, d := freshMount(t, "512M", "--allow-other")
 	c := exec.Command("prove", "-r", filepath.Join(dir, "tests", "open"), filepath.Join(dir, "tests", "chmod"))
 	c.Dir = mnt
 	out, err := c.CombinedOutput()
@@ -100,6 +107,5 @@ func TestMountPjdfstest(t *testing.T) {
 	require.NoError(t, err, "prove:\n%s", out)
 	require.Contains(t, string(out), "Result: PASS")
 	d.umount()
-	cowfsFsckClean(t, bin, img)
-	btrfsCheck(t, img)
+	requireImageClean(t, bin, img)
 }
