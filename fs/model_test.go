@@ -202,7 +202,7 @@ func (m *model) mkdir() {
 	dir, name := m.dir(), m.name()
 	a, err := m.tf.Mkdir(dir, name, 0o750, Creator{})
 	if m.check(fmt.Sprintf("mkdir %d %q", dir, name), err, m.createErr(dir, name)) {
-		m.byIno[dir].entries[name] = m.newNode(a, syscall.S_IFDIR|0o750)
+		m.byIno[dir].entries[name] = m.newNode(a, syscall.S_IFDIR|0o750|m.byIno[dir].mode&syscall.S_ISGID) // setgid is inherited
 	}
 }
 
