@@ -95,12 +95,21 @@ func TestDeadDaemonMessages(t *testing.T) {
 	_, err := d.exitCode(mountTimeout)
 	require.NoError(t, err)
 	require.True(t, mountDead(mnt))
-	for _, args := range [][]string{{"sync", mnt}, {"umount", mnt}, {"mount", img, mnt}} {
-		r := runCmd(t, bin, args...)
-		require.Equal(t, 1, r.Code, "cowfs %v: %s%s", args, r.Stdout, r.Stderr)
-		requireOneLine(t, r.Stderr, mnt+": the cowfs daemon is gone (transport endpoint is not connected)",
-			"`fusermount3 -uz "+mnt+"`", "`umount -l "+mnt+"`")
+	gone := []string{mnt + ": the cowfs daemon is gone (transport endpoint is not connected)",
+		"`fusermount3 -uz " + mnt + "`", "`umount -l " + mnt + "`"}
+	for _, cmd := range []string{"sync", "umount"} {
+		r := runCmd(t, bin, cmd, mnt)
+		require.Equal(t, 1, r.Code, "cowfs %s: %s%s", cmd, r.Stdout, r.Stderr)
+		requireOneLine(t, r.Stderr, gone...)
 	}
+	// After those, a plain stat of the mountpoint answers from the kernel's
+	// cache instead of ENOTCONN; a mount over the dead one would then
+	// serve in the foreground, so its wait is bounded.
+	m := launchDaemon(t, bin, img, mnt)
+	code, err := m.exitCode(mountTimeout)
+	require.NoError(t, err, "cowfs mount on a dead daemon's mountpoint:\n%s", m.stderr)
+	require.Equal(t, 1, code, "%s", m.stderr)
+	requireOneLine(t, m.stderr.String(), gone...)
 	require.NoError(t, detachMount(mnt))
 	startDaemon(t, bin, img, mnt).umount()
 }

@@ -21,17 +21,20 @@ func beforeMount(mnt string, f mountFlags) (*daemonOutput, error) {
 }
 
 // checkMountpoint requires mnt to be a directory, so that a bad one fails
-// with one line of ours (fusermount3 would print two of its own).
+// with one line of ours (fusermount3 would print two of its own). The
+// stat is forced through to the filesystem: a dead FUSE daemon's
+// mountpoint must answer ENOTCONN, not attributes the kernel cached.
 func checkMountpoint(mnt string) error {
-	st, err := os.Stat(mnt)
+	var st unix.Statx_t
+	err := unix.Statx(unix.AT_FDCWD, mnt, unix.AT_STATX_FORCE_SYNC, unix.STATX_TYPE, &st)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("mountpoint %s does not exist", mnt)
-	case errors.Is(err, syscall.ENOTCONN):
+	case errors.Is(err, syscall.ENOTCONN), errors.Is(err, syscall.ECONNABORTED):
 		return deadDaemon(mnt)
 	case err != nil:
-		return fmt.Errorf("mountpoint %w", err)
-	case !st.IsDir():
+		return fmt.Errorf("mountpoint %s: %w", mnt, err)
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
 		return fmt.Errorf("mountpoint %s is not a directory", mnt)
 	}
 	return nil
