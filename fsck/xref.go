@@ -144,6 +144,9 @@ func (x *xref) block(v *Visit) {
 	if v.Tree.ID == format.TreeLogObjectID {
 		return
 	}
+	if v.Slot < 0 {
+		x.ext.rootBlock(v)
+	}
 	if format.Header(v.Block).Level() > 0 {
 		x.ext.pointers(v)
 		return

@@ -19,6 +19,9 @@ func (t *fsTree) fileExtent(at loc, data []byte) {
 	if !c.has || c.inode.Mode&modeType == modeDir {
 		return // reported when the inode ends
 	}
+	if fe.OtherEncoding != 0 {
+		t.add(64, at, "file extent with other_encoding %d, expect 0 (no other encoding is defined)", fe.OtherEncoding)
+	}
 	length := fe.NumBytes
 	if fe.Type == format.FileExtentInline {
 		length = t.inlineExtent(at, fe)
