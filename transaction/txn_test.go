@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"cowfs/alloc"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -318,7 +319,7 @@ func setSuperField(t *testing.T, path string, edit func(*format.Super)) {
 	dev, err := disk.OpenFile(path, disk.FileOptions{})
 	require.NoError(t, err)
 	defer dev.Close()
-	sb, err := disk.ReadSuper(dev)
+	sb, err := checker.ReadSuper(dev)
 	require.NoError(t, err)
 	edit(sb)
 	require.NoError(t, disk.WriteSuper(dev, sb))
