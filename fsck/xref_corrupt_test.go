@@ -229,6 +229,17 @@ func TestXrefFreeSpaceTree(t *testing.T) {
 				addU32(l.ItemData(s), 1)
 			})
 		}},
+		// Past the last block group; btrfs check 6.2 looks for the next
+		// group at or after the key, so it misses one before the last group.
+		{"FREE_SPACE_INFO without block group", fsck.KindFreeSpace, 58, mustFail, "space info key for a block group that doesn't exist", func(t *testing.T, img string) {
+			items := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, func(format.Key, []byte) bool { return true })
+			last := items[len(items)-1]
+			bg := lastItem(t, img, format.ExtentTreeObjectID, format.BlockGroupItemKey).Key
+			orphan := format.Key{ObjectID: bg.ObjectID + bg.Offset, Type: format.FreeSpaceInfoKey, Offset: 8 * mib}
+			fscktest.EditItem(t, img, last, func(l format.Leaf, s int) {
+				require.NoError(t, fscktest.InsertItem(l, s+1, orphan, make([]byte, 8)))
+			})
+		}},
 	})
 }
 
