@@ -104,6 +104,12 @@ func requireOpenersRefuse(t *testing.T, img string, c superRuleCase) {
 	}
 	requireRuleErr(t, "mkfs.Probe", mkfs.Probe(dev), c)
 	require.ErrorIs(t, mkfs.Probe(dev), mkfs.ErrExists)
+	requireFsckReports(t, dev, c)
+}
+
+// requireFsckReports: fsck reports the rule for both copies (it checks the
+// rest from the newest intact copy rather than giving up).
+func requireFsckReports(t *testing.T, dev disk.Device, c superRuleCase) {
 	rep, err := fsck.Check(dev, fsck.Options{})
 	require.NoError(t, err, "fsck reports a broken superblock, it does not give up")
 	for _, m := range []int{0, 1} {
@@ -137,6 +143,11 @@ func requireCommandsRefuse(t *testing.T, bin, img string, c superRuleCase) {
 			require.Contains(t, r.Stdout+r.Stderr, c.says, "cowfs %v", args)
 		}
 	}
+	requireMountRefuses(t, bin, img, c)
+}
+
+// requireMountRefuses: cowfs mount exits 1 before mounting, in one line.
+func requireMountRefuses(t *testing.T, bin, img string, c superRuleCase) {
 	needFuse(t)
 	d := launchDaemon(t, bin, img, newMountpoint(t))
 	mounted, err := d.waitMounted()
