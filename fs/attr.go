@@ -115,12 +115,23 @@ func (fs *FS) SetAttr(ino uint64, in SetAttrIn) (Attr, error) {
 	if err := fs.writable("setattr", ino); err != nil {
 		return Attr{}, err
 	}
+	if in.Mode != nil { // the access ACL follows the mode: ns guards xattrs
+		fs.ns.Lock()
+		defer fs.ns.Unlock()
+	}
 	st := fs.pin(ino)
 	defer fs.unpin(st)
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if err := fs.load(st); err != nil {
 		return Attr{}, err
+	}
+	var acl *xattrEdit
+	if in.Mode != nil {
+		var err error
+		if acl, err = fs.chmodACL(ino, *in.Mode); err != nil {
+			return Attr{}, err
+		}
 	}
 	if in.Size != nil {
 		if err := fs.checkTruncate(st, *in.Size); err != nil {
@@ -139,8 +150,16 @@ func (fs *FS) SetAttr(ino uint64, in SetAttrIn) (Attr, error) {
 	if tr != nil {
 		items += fs.dropItems(tr.extents)
 	}
+	if acl != nil {
+		items++
+	}
 	var ii *format.InodeItem
 	err = fs.run("setattr", ino, items, func(h handle) error {
+		if acl != nil {
+			if err := fs.applyXattr(h, acl); err != nil {
+				return err
+			}
+		}
 		var err error
 		ii, err = fs.setAttr(h, st, in, tr)
 		return err

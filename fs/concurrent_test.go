@@ -23,7 +23,7 @@ func TestConcurrent(t *testing.T) {
 	o.DirtyThreshold = 2 << 20
 	tf := newTestFSOpts(t, 512<<20, o)
 	seed := testSeed(t)
-	shared, err := tf.Mkdir(tf.Root(), "shared", 0o755, 0, 0)
+	shared, err := tf.Mkdir(tf.Root(), "shared", 0o755, Creator{})
 	require.NoError(t, err)
 	const workers, ops = 6, 250
 	var wg sync.WaitGroup
@@ -32,7 +32,7 @@ func TestConcurrent(t *testing.T) {
 	models := make([]map[string][]byte, workers)
 	dirs := make([]uint64, workers)
 	for w := range workers {
-		d, err := tf.Mkdir(tf.Root(), fmt.Sprintf("w%d", w), 0o755, 0, 0)
+		d, err := tf.Mkdir(tf.Root(), fmt.Sprintf("w%d", w), 0o755, Creator{})
 		require.NoError(t, err)
 		dirs[w] = d.Ino
 		models[w] = map[string][]byte{}
@@ -103,7 +103,7 @@ func concurrentWorker(fs *FS, rng *rand.Rand, w int, dir, shared uint64, files m
 			if _, ok := files[name]; ok {
 				continue
 			}
-			a, err := fs.Create(dir, name, 0o644, 0, 0)
+			a, err := fs.Create(dir, name, 0o644, Creator{})
 			if err != nil {
 				return err
 			}
@@ -167,7 +167,7 @@ func concurrentWorker(fs *FS, rng *rand.Rand, w int, dir, shared uint64, files m
 			}
 		case r < 84: // the shared directory: create, move across, remove
 			name := fmt.Sprintf("s%d-%d", w, rng.IntN(5))
-			if _, err := fs.Mkdir(shared, name, 0o755, 0, 0); err != nil && Errno(err) != 17 {
+			if _, err := fs.Mkdir(shared, name, 0o755, Creator{}); err != nil && Errno(err) != 17 {
 				return err
 			}
 			if err := fs.Rename(shared, name, dir, "moved", 0); err != nil {

@@ -51,7 +51,7 @@ func TestWriteRead(t *testing.T) {
 	}
 	files := map[string]*file{}
 	mk := func(name string) *file {
-		a, err := tf.Create(tf.Root(), name, 0o644, 0, 0)
+		a, err := tf.Create(tf.Root(), name, 0o644, Creator{})
 		require.NoError(t, err)
 		f := &file{ino: a.Ino}
 		files[name] = f
@@ -120,11 +120,11 @@ func TestWriteRead(t *testing.T) {
 
 func TestWriteErrors(t *testing.T) {
 	tf := newTestFS(t)
-	d, err := tf.Mkdir(tf.Root(), "d", 0o755, 0, 0)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o755, Creator{})
 	require.NoError(t, err)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
-	fifo, err := tf.Mknod(tf.Root(), "p", syscall.S_IFIFO|0o644, 0, 0, 0)
+	fifo, err := tf.Mknod(tf.Root(), "p", syscall.S_IFIFO|0o644, 0, Creator{})
 	require.NoError(t, err)
 	_, err = tf.Write(d.Ino, []byte("x"), 0)
 	requireErrno(t, err, syscall.EISDIR)
@@ -158,7 +158,7 @@ func TestWriteErrors(t *testing.T) {
 func TestTruncateFallocate(t *testing.T) {
 	tf := newTestFS(t)
 	rng := testRand(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	data := randBytes(rng, 300000)
 	tf.write(f.Ino, data, 0)
@@ -208,7 +208,7 @@ func TestTruncateFallocate(t *testing.T) {
 
 func TestSetAttr(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 1, 2)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{UID: 1, GID: 2})
 	require.NoError(t, err)
 	mode, uid, gid := uint32(0o4751|syscall.S_IFDIR), uint32(7), uint32(8)
 	at, mt := f.Atime.Add(-1e9*3600), f.Mtime.Add(-1e9*7200)
@@ -237,7 +237,7 @@ func TestSetAttr(t *testing.T) {
 func TestDelalloc(t *testing.T) {
 	tf := newTestFS(t)
 	rng := testRand(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	var want []byte
 	for i := 0; i < 64; i++ {
@@ -274,7 +274,7 @@ func TestDirtyThreshold(t *testing.T) {
 		o.DirtyThreshold = threshold
 		tf := newTestFSOpts(t, 256<<20, o)
 		rng := testRand(t)
-		f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+		f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 		require.NoError(t, err)
 		var want []byte
 		for i := 0; i < 40; i++ {
@@ -327,7 +327,7 @@ func TestDirtyRanges(t *testing.T) {
 func TestENOSPC(t *testing.T) {
 	tf := newTestFSOpts(t, 128<<20, testOptions())
 	rng := testRand(t)
-	f, err := tf.Create(tf.Root(), "fill", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "fill", 0o644, Creator{})
 	require.NoError(t, err)
 	chunk := randBytes(rng, 1<<20)
 	var written uint64
@@ -345,7 +345,7 @@ func TestENOSPC(t *testing.T) {
 	require.NoError(t, tf.Sync())
 	requireErrno(t, tf.Fallocate(f.Ino, 0, written, 64<<20), syscall.ENOSPC)
 	// Creating names still works; the data comes back after a delete.
-	g, err := tf.Create(tf.Root(), "g", 0o644, 0, 0)
+	g, err := tf.Create(tf.Root(), "g", 0o644, Creator{})
 	require.NoError(t, err)
 	require.NoError(t, tf.Unlink(tf.Root(), "fill"))
 	require.NoError(t, tf.Sync())
@@ -359,7 +359,7 @@ func TestENOSPC(t *testing.T) {
 func TestMetadataENOSPC(t *testing.T) {
 	tf := newTestFSOpts(t, 128<<20, testOptions())
 	rng := testRand(t)
-	f, err := tf.Create(tf.Root(), "fill", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "fill", 0o644, Creator{})
 	require.NoError(t, err)
 	chunk := randBytes(rng, 1<<20)
 	for off := uint64(0); ; off += 1 << 20 {
@@ -372,7 +372,7 @@ func TestMetadataENOSPC(t *testing.T) {
 	value := randBytes(rng, 16000)
 	var i int
 	for i = 0; i < 100000; i++ {
-		a, err := tf.Create(tf.Root(), fmt.Sprintf("f%06d", i), 0o644, 0, 0)
+		a, err := tf.Create(tf.Root(), fmt.Sprintf("f%06d", i), 0o644, Creator{})
 		if err == nil {
 			err = tf.SetXattr(a.Ino, "user.big", value, 0)
 		}

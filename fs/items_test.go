@@ -62,7 +62,7 @@ func TestItems(t *testing.T) {
 	transid := tf.FS.t.Super().Generation + 1
 	rootBefore := tf.inodeItem(RootIno)
 
-	f, err := tf.Create(RootIno, "file", 0o640, 11, 22)
+	f, err := tf.Create(RootIno, "file", 0o640, Creator{UID: 11, GID: 22})
 	require.NoError(t, err)
 	ii := tf.inodeItem(f.Ino)
 	require.Equal(t, format.InodeItem{Generation: transid, Transid: transid, Nlink: 1, UID: 11, GID: 22,
@@ -77,7 +77,7 @@ func TestItems(t *testing.T) {
 	require.Equal(t, ii.Ctime, root.Mtime)
 	require.Greater(t, root.Sequence, rootBefore.Sequence)
 
-	d, err := tf.Mkdir(RootIno, "dir", 0o700, 0, 0)
+	d, err := tf.Mkdir(RootIno, "dir", 0o700, Creator{})
 	require.NoError(t, err)
 	di := tf.inodeItem(d.Ino)
 	require.EqualValues(t, 1, di.Nlink)
@@ -86,7 +86,7 @@ func TestItems(t *testing.T) {
 	require.EqualValues(t, syscall.S_IFDIR|0o700, di.Mode)
 	tf.requireName(RootIno, "dir", d.Ino, format.FtDir, 3)
 
-	s, err := tf.Symlink(d.Ino, "sym", "../file", 0, 0)
+	s, err := tf.Symlink(d.Ino, "sym", "../file", Creator{})
 	require.NoError(t, err)
 	si := tf.inodeItem(s.Ino)
 	require.EqualValues(t, 7, si.Size)
@@ -98,7 +98,7 @@ func TestItems(t *testing.T) {
 		Inline: []byte("../file")}, *fe)
 	tf.requireName(d.Ino, "sym", s.Ino, format.FtSymlink, 2)
 
-	c, err := tf.Mknod(d.Ino, "null", syscall.S_IFCHR|0o666, 1<<8|3, 0, 0)
+	c, err := tf.Mknod(d.Ino, "null", syscall.S_IFCHR|0o666, 1<<8|3, Creator{})
 	require.NoError(t, err)
 	require.EqualValues(t, 1<<20|3, tf.inodeItem(c.Ino).Rdev)
 	tf.requireName(d.Ino, "null", c.Ino, format.FtChrdev, 3)

@@ -221,12 +221,12 @@ func buildTree(t *testing.T, tf *testFS) {
 	rng := testRand(t)
 	root := tf.Root()
 	mkdir := func(dir uint64, name string) uint64 {
-		a, err := tf.Mkdir(dir, name, 0o755, 0, 0)
+		a, err := tf.Mkdir(dir, name, 0o755, Creator{})
 		require.NoError(t, err)
 		return a.Ino
 	}
 	file := func(dir uint64, name string, data []byte) uint64 {
-		a, err := tf.Create(dir, name, 0o644, 1000, 1000)
+		a, err := tf.Create(dir, name, 0o644, Creator{UID: 1000, GID: 1000})
 		require.NoError(t, err)
 		if len(data) > 0 {
 			tf.write(a.Ino, data, 0)
@@ -253,9 +253,9 @@ func buildTree(t *testing.T, tf *testFS) {
 	}
 	require.NoError(t, tf.Fallocate(large, FallocPunchHole|FallocKeepSize, 3<<20, 1<<20))
 	links := mkdir(root, "links")
-	_, err = tf.Symlink(links, "short", "../files/inline", 0, 0)
+	_, err = tf.Symlink(links, "short", "../files/inline", Creator{})
 	require.NoError(t, err)
-	_, err = tf.Symlink(links, "long", strings.Repeat("long/", 800), 0, 0)
+	_, err = tf.Symlink(links, "long", strings.Repeat("long/", 800), Creator{})
 	require.NoError(t, err)
 	hard := file(links, "hard", []byte("linked three times"))
 	_, err = tf.Link(hard, files, "hard2")
@@ -274,7 +274,7 @@ func buildTree(t *testing.T, tf *testFS) {
 	}{{"fifo", syscall.S_IFIFO | 0o644, 0}, {"null", syscall.S_IFCHR | 0o666, 1<<8 | 3},
 		{"sda1", syscall.S_IFBLK | 0o660, 8<<8 | 1}, {"wide", syscall.S_IFCHR | 0o600, uint32(unix.Mkdev(300, 70000))},
 		{"sock", syscall.S_IFSOCK | 0o755, 0}} {
-		_, err := tf.Mknod(dev, d.name, d.mode, d.rdev, 0, 0)
+		_, err := tf.Mknod(dev, d.name, d.mode, d.rdev, Creator{})
 		require.NoError(t, err)
 	}
 	deep := mkdir(root, "deep")
@@ -359,11 +359,11 @@ func TestKernelInterchange(t *testing.T) {
 	k1, err := tf.Lookup(mustLookup(t, tf, RootIno, "knew"), "k1")
 	require.NoError(t, err)
 	tf.write(k1.Ino, []byte("cowfs again"), 3)
-	_, err = tf.Mkdir(RootIno, "after-kernel", 0o755, 0, 0)
+	_, err = tf.Mkdir(RootIno, "after-kernel", 0o755, Creator{})
 	require.NoError(t, err)
 	require.NoError(t, tf.Rename(RootIno, "ksym", RootIno, "after-kernel", RenameExchange))
 	require.NoError(t, tf.Unlink(mustLookup(t, tf, RootIno, "knew"), "hard4"))
-	a, err := tf.Create(mustLookup(t, tf, RootIno, "big"), "cowfs-entry", 0o644, 0, 0)
+	a, err := tf.Create(mustLookup(t, tf, RootIno, "big"), "cowfs-entry", 0o644, Creator{})
 	require.NoError(t, err)
 	require.Greater(t, a.Ino, k1.Ino, "new inodes after the kernel's")
 	bigNames := tf.names(mustLookup(t, tf, RootIno, "big"))
@@ -400,7 +400,7 @@ func TestSubvolumeEntries(t *testing.T) {
 	requireErrno(t, f.Rename(RootIno, "sub", RootIno, "moved", 0), syscall.EXDEV)
 	requireErrno(t, f.Rename(RootIno, "file", RootIno, "sub", 0), syscall.EXDEV)
 	requireErrno(t, f.Rmdir(RootIno, "sub"), syscall.EOPNOTSUPP)
-	_, err = f.Mkdir(RootIno, "d", 0o755, 0, 0)
+	_, err = f.Mkdir(RootIno, "d", 0o755, Creator{})
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
 	requireClean(t, img)

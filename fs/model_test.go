@@ -192,7 +192,7 @@ func (m *model) createErr(dir uint64, name string) syscall.Errno {
 
 func (m *model) create() {
 	dir, name := m.dir(), m.name()
-	a, err := m.tf.Create(dir, name, 0o644, 0, 0)
+	a, err := m.tf.Create(dir, name, 0o644, Creator{})
 	if m.check(fmt.Sprintf("create %d %q", dir, name), err, m.createErr(dir, name)) {
 		m.byIno[dir].entries[name] = m.newNode(a, syscall.S_IFREG|0o644)
 	}
@@ -200,9 +200,9 @@ func (m *model) create() {
 
 func (m *model) mkdir() {
 	dir, name := m.dir(), m.name()
-	a, err := m.tf.Mkdir(dir, name, 0o750, 0, 0)
+	a, err := m.tf.Mkdir(dir, name, 0o750, Creator{})
 	if m.check(fmt.Sprintf("mkdir %d %q", dir, name), err, m.createErr(dir, name)) {
-		m.byIno[dir].entries[name] = m.newNode(a, syscall.S_IFDIR|0o750)
+		m.byIno[dir].entries[name] = m.newNode(a, syscall.S_IFDIR|0o750|m.byIno[dir].mode&syscall.S_ISGID) // setgid is inherited
 	}
 }
 
@@ -214,7 +214,7 @@ func (m *model) mknod() {
 	if mode&syscall.S_IFMT == syscall.S_IFCHR || mode&syscall.S_IFMT == syscall.S_IFBLK {
 		rdev = m.rng.Uint32() &^ 0xfff00000 // 12-bit major, 20-bit minor
 	}
-	a, err := m.tf.Mknod(dir, name, mode, rdev, 0, 0)
+	a, err := m.tf.Mknod(dir, name, mode, rdev, Creator{})
 	if m.check(fmt.Sprintf("mknod %d %q", dir, name), err, m.createErr(dir, name)) {
 		n := m.newNode(a, mode)
 		n.rdev = rdev
@@ -236,7 +236,7 @@ func (m *model) symlink() {
 	if len(target) > 4095 && nameErr(name) == 0 {
 		want = syscall.ENAMETOOLONG // the target is checked first
 	}
-	a, err := m.tf.Symlink(dir, name, target, 0, 0)
+	a, err := m.tf.Symlink(dir, name, target, Creator{})
 	if m.check(fmt.Sprintf("symlink %d %q", dir, name), err, want) {
 		n := m.newNode(a, syscall.S_IFLNK|0o777)
 		n.target = target

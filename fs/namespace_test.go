@@ -12,13 +12,13 @@ import (
 func TestCreateLookupReadDir(t *testing.T) {
 	tf := newTestFS(t)
 	require.EqualValues(t, 256, tf.Root())
-	a, err := tf.Create(tf.Root(), "file", 0o640, 1000, 100)
+	a, err := tf.Create(tf.Root(), "file", 0o640, Creator{UID: 1000, GID: 100})
 	require.NoError(t, err)
 	require.EqualValues(t, syscall.S_IFREG|0o640, a.Mode)
 	require.EqualValues(t, 1, a.Nlink)
 	require.EqualValues(t, 1000, a.UID)
 	require.EqualValues(t, 100, a.GID)
-	d, err := tf.Mkdir(tf.Root(), "dir", 0o755, 0, 0)
+	d, err := tf.Mkdir(tf.Root(), "dir", 0o755, Creator{})
 	require.NoError(t, err)
 	require.EqualValues(t, syscall.S_IFDIR|0o755, d.Mode)
 	require.Greater(t, d.Ino, a.Ino)
@@ -58,7 +58,7 @@ func TestCreateLookupReadDir(t *testing.T) {
 	require.Equal(t, d.Ino, got.Ino)
 	// Inode numbers continue after the largest objectid; indexes after
 	// the largest DIR_INDEX.
-	b, err := tf.Create(tf.Root(), "b", 0o600, 0, 0)
+	b, err := tf.Create(tf.Root(), "b", 0o600, Creator{})
 	require.NoError(t, err)
 	require.Equal(t, d.Ino+1, b.Ino)
 	require.EqualValues(t, 4, tf.names(tf.Root())["b"].Offset)
@@ -66,23 +66,23 @@ func TestCreateLookupReadDir(t *testing.T) {
 
 func TestCreateErrors(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
-	_, err = tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), "f", 0o644, Creator{})
 	requireErrno(t, err, syscall.EEXIST)
-	_, err = tf.Mkdir(tf.Root(), "f", 0o755, 0, 0)
+	_, err = tf.Mkdir(tf.Root(), "f", 0o755, Creator{})
 	requireErrno(t, err, syscall.EEXIST)
-	_, err = tf.Create(tf.Root(), strings.Repeat("n", 256), 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), strings.Repeat("n", 256), 0o644, Creator{})
 	requireErrno(t, err, syscall.ENAMETOOLONG)
-	_, err = tf.Create(tf.Root(), strings.Repeat("n", 255), 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), strings.Repeat("n", 255), 0o644, Creator{})
 	require.NoError(t, err)
-	_, err = tf.Create(f.Ino, "x", 0o644, 0, 0)
+	_, err = tf.Create(f.Ino, "x", 0o644, Creator{})
 	requireErrno(t, err, syscall.ENOTDIR)
-	_, err = tf.Create(999999, "x", 0o644, 0, 0)
+	_, err = tf.Create(999999, "x", 0o644, Creator{})
 	requireErrno(t, err, syscall.ENOENT)
-	_, err = tf.Create(tf.Root(), "a/b", 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), "a/b", 0o644, Creator{})
 	requireErrno(t, err, syscall.EINVAL)
-	_, err = tf.Create(tf.Root(), "..", 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), "..", 0o644, Creator{})
 	requireErrno(t, err, syscall.EEXIST)
 	_, err = tf.Lookup(tf.Root(), "missing")
 	requireErrno(t, err, syscall.ENOENT)
@@ -94,9 +94,9 @@ func TestCreateErrors(t *testing.T) {
 	requireErrno(t, err, syscall.ENOENT)
 	err = tf.ReadDir(f.Ino, 0, func(DirEntry) bool { return true })
 	requireErrno(t, err, syscall.ENOTDIR)
-	_, err = tf.Mknod(tf.Root(), "d", syscall.S_IFDIR|0o755, 0, 0, 0)
+	_, err = tf.Mknod(tf.Root(), "d", syscall.S_IFDIR|0o755, 0, Creator{})
 	requireErrno(t, err, syscall.EPERM)
-	_, err = tf.Mknod(tf.Root(), "l", syscall.S_IFLNK|0o777, 0, 0, 0)
+	_, err = tf.Mknod(tf.Root(), "l", syscall.S_IFLNK|0o777, 0, Creator{})
 	requireErrno(t, err, syscall.EINVAL)
 }
 
@@ -117,20 +117,20 @@ func TestMknodSymlink(t *testing.T) {
 		{"reg", 0o644, 0, 1},
 	}
 	for _, c := range cases {
-		a, err := tf.Mknod(tf.Root(), c.name, c.mode, c.rdev, 0, 0)
+		a, err := tf.Mknod(tf.Root(), c.name, c.mode, c.rdev, Creator{})
 		require.NoError(t, err, c.name)
 		require.Equal(t, c.rdev, a.Rdev, c.name)
 	}
 	target := "../some/where/" + strings.Repeat("x", 1000)
-	s, err := tf.Symlink(tf.Root(), "link", target, 5, 6)
+	s, err := tf.Symlink(tf.Root(), "link", target, Creator{UID: 5, GID: 6})
 	require.NoError(t, err)
 	require.EqualValues(t, syscall.S_IFLNK|0o777, s.Mode)
 	require.EqualValues(t, len(target), s.Size)
-	_, err = tf.Symlink(tf.Root(), "long", strings.Repeat("y", 4096), 0, 0)
+	_, err = tf.Symlink(tf.Root(), "long", strings.Repeat("y", 4096), Creator{})
 	requireErrno(t, err, syscall.ENAMETOOLONG)
-	_, err = tf.Symlink(tf.Root(), "empty", "", 0, 0)
+	_, err = tf.Symlink(tf.Root(), "empty", "", Creator{})
 	requireErrno(t, err, syscall.ENOENT)
-	max, err := tf.Symlink(tf.Root(), "max", strings.Repeat("z", 4095), 0, 0)
+	max, err := tf.Symlink(tf.Root(), "max", strings.Repeat("z", 4095), Creator{})
 	require.NoError(t, err)
 	_, err = tf.Readlink(tf.Root())
 	requireErrno(t, err, syscall.EINVAL)
@@ -163,9 +163,9 @@ func TestKernelDev(t *testing.T) {
 
 func TestLinkUnlink(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
-	d, err := tf.Mkdir(tf.Root(), "d", 0o755, 0, 0)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o755, Creator{})
 	require.NoError(t, err)
 	a, err := tf.Link(f.Ino, d.Ino, "g")
 	require.NoError(t, err)
@@ -218,9 +218,9 @@ func TestLinkUnlink(t *testing.T) {
 // subdirectory of the file's directory).
 func TestManyLinksUseExtrefs(t *testing.T) {
 	tf := newTestFS(t)
-	d, err := tf.Mkdir(tf.Root(), "d", 0o755, 0, 0)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o755, Creator{})
 	require.NoError(t, err)
-	f, err := tf.Create(d.Ino, "f", 0o644, 0, 0)
+	f, err := tf.Create(d.Ino, "f", 0o644, Creator{})
 	require.NoError(t, err)
 	// 200-byte names: an INODE_REF item holds 77 of them.
 	n := 120
@@ -247,4 +247,23 @@ func TestManyLinksUseExtrefs(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, n+1-n/3, a.Nlink)
 	require.Len(t, tf.names(d.Ino), n+1-n/3)
+}
+
+// A setgid directory gives new inodes its group, and new directories its
+// setgid bit (the kernel's inode_init_owner).
+func TestSetgidDirectory(t *testing.T) {
+	tf := newTestFS(t)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o2775, Creator{UID: 1, GID: 50})
+	require.NoError(t, err)
+	f, err := tf.Create(d.Ino, "f", 0o644, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(50), f.GID)
+	require.Equal(t, uint32(syscall.S_IFREG|0o644), f.Mode)
+	sub, err := tf.Mkdir(d.Ino, "sub", 0o755, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(50), sub.GID)
+	require.Equal(t, uint32(syscall.S_IFDIR|0o2755), sub.Mode)
+	plain, err := tf.Create(tf.Root(), "plain", 0o644, Creator{UID: 2, GID: 60})
+	require.NoError(t, err)
+	require.Equal(t, uint32(60), plain.GID)
 }

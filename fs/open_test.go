@@ -34,7 +34,7 @@ func TestOptions(t *testing.T) {
 
 func TestReadOnly(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	tf.write(f.Ino, []byte("data"), 0)
 	require.NoError(t, tf.Close())
@@ -49,7 +49,7 @@ func TestReadOnly(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "data", string(p[:n]))
 	for _, err := range []error{
-		func() error { _, err := fs.Create(RootIno, "g", 0o644, 0, 0); return err }(),
+		func() error { _, err := fs.Create(RootIno, "g", 0o644, Creator{}); return err }(),
 		func() error { _, err := fs.Write(f.Ino, []byte("x"), 0); return err }(),
 		fs.Unlink(RootIno, "f"),
 		fs.Rename(RootIno, "f", RootIno, "g", 0),
@@ -67,13 +67,13 @@ func TestReadOnly(t *testing.T) {
 // EROFS and the image keeps its last commit.
 func TestAbortIsEROFS(t *testing.T) {
 	tf := newTestFS(t)
-	_, err := tf.Create(tf.Root(), "kept", 0o644, 0, 0)
+	_, err := tf.Create(tf.Root(), "kept", 0o644, Creator{})
 	require.NoError(t, err)
 	require.NoError(t, tf.Sync())
-	_, err = tf.Create(tf.Root(), "lost", 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), "lost", 0o644, Creator{})
 	require.NoError(t, err)
 	tf.FS.t.Abort(errors.New("test abort"))
-	_, err = tf.Create(tf.Root(), "x", 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), "x", 0o644, Creator{})
 	requireErrno(t, err, syscall.EROFS)
 	requireErrno(t, tf.Sync(), syscall.EROFS)
 	require.Error(t, tf.Close())
@@ -105,9 +105,9 @@ func TestOpenMkfsImages(t *testing.T) {
 	fs, err := Open(path, testOptions())
 	require.NoError(t, err)
 	require.False(t, fs.ReadOnly())
-	d, err := fs.Mkdir(RootIno, "dir", 0o755, 0, 0)
+	d, err := fs.Mkdir(RootIno, "dir", 0o755, Creator{})
 	require.NoError(t, err)
-	f, err := fs.Create(d.Ino, "f", 0o644, 0, 0)
+	f, err := fs.Create(d.Ino, "f", 0o644, Creator{})
 	require.NoError(t, err)
 	_, err = fs.Write(f.Ino, bytes.Repeat([]byte("x"), 10000), 0)
 	require.NoError(t, err)
@@ -124,7 +124,7 @@ func TestOpenMkfsImages(t *testing.T) {
 	require.Equal(t, 1, strings.Count(log.String(), "\n"), "one line: %q", log.String())
 	require.Contains(t, log.String(), "free-space tree")
 	require.Contains(t, log.String(), "read-only")
-	_, err = fs.Mkdir(RootIno, "dir", 0o755, 0, 0)
+	_, err = fs.Mkdir(RootIno, "dir", 0o755, Creator{})
 	requireErrno(t, err, syscall.EROFS)
 	require.Empty(t, names(t, fs, RootIno))
 	require.NoError(t, fs.Close())
@@ -153,9 +153,9 @@ func TestStatFs(t *testing.T) {
 	require.Greater(t, st.Blocks, uint64(200<<20/4096))
 	require.Less(t, st.Blocks, uint64(256<<20/4096))
 	free := st.Bfree
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
-	_, err = tf.Mkdir(tf.Root(), "d", 0o755, 0, 0)
+	_, err = tf.Mkdir(tf.Root(), "d", 0o755, Creator{})
 	require.NoError(t, err)
 	tf.write(f.Ino, make([]byte, 10<<20), 0)
 	require.NoError(t, tf.Sync())

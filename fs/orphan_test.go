@@ -26,7 +26,7 @@ func (tf *testFS) orphans() []uint64 {
 func TestOrphanRelease(t *testing.T) {
 	tf := newTestFS(t)
 	rng := testRand(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	data := randBytes(rng, 100000)
 	tf.write(f.Ino, data, 0)
@@ -62,9 +62,9 @@ func TestOrphanRelease(t *testing.T) {
 func TestOrphanCleanup(t *testing.T) {
 	tf := newTestFS(t)
 	rng := testRand(t)
-	d, err := tf.Mkdir(tf.Root(), "d", 0o755, 0, 0)
+	d, err := tf.Mkdir(tf.Root(), "d", 0o755, Creator{})
 	require.NoError(t, err)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	tf.write(f.Ino, randBytes(rng, 300000), 0)
 	require.NoError(t, tf.SetXattr(f.Ino, "user.x", []byte("v"), 0))
@@ -103,7 +103,7 @@ func TestEvictManyExtents(t *testing.T) {
 	tf.evictChunk = 16
 	rng := testRand(t)
 	mk := func(name string, extents int) uint64 {
-		a, err := tf.Create(tf.Root(), name, 0o644, 0, 0)
+		a, err := tf.Create(tf.Root(), name, 0o644, Creator{})
 		require.NoError(t, err)
 		for i := 0; i < extents; i++ { // separate runs: one extent each
 			tf.write(a.Ino, randBytes(rng, 4096), uint64(i)*8192)
@@ -127,7 +127,7 @@ func TestEvictManyExtents(t *testing.T) {
 	require.NoError(t, tf.ReleaseFile(b))
 	gone(b)
 	c := mk("c", 40)
-	_, err := tf.Create(tf.Root(), "d", 0o644, 0, 0)
+	_, err := tf.Create(tf.Root(), "d", 0o644, Creator{})
 	require.NoError(t, err)
 	require.NoError(t, tf.Rename(tf.Root(), "d", tf.Root(), "c", 0))
 	gone(c)
@@ -145,7 +145,7 @@ func TestTruncateInSteps(t *testing.T) {
 	tf := newTestFS(t)
 	tf.evictChunk = 16
 	rng := testRand(t)
-	a, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	a, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	var want []byte
 	for i := 0; i < 100; i++ {
@@ -166,7 +166,7 @@ func TestTruncateInSteps(t *testing.T) {
 	tf.evictChunk = 16
 
 	// Interrupted: the size and the orphan item are set, some steps ran.
-	b, err := tf.Create(tf.Root(), "g", 0o644, 0, 0)
+	b, err := tf.Create(tf.Root(), "g", 0o644, Creator{})
 	require.NoError(t, err)
 	for i := 0; i < 60; i++ {
 		tf.write(b.Ino, randBytes(rng, 4096), uint64(i)*8192)

@@ -11,12 +11,12 @@ func TestRename(t *testing.T) {
 	tf := newTestFS(t)
 	root := tf.Root()
 	mk := func(dir uint64, name string) Attr {
-		a, err := tf.Mkdir(dir, name, 0o755, 0, 0)
+		a, err := tf.Mkdir(dir, name, 0o755, Creator{})
 		require.NoError(t, err)
 		return a
 	}
 	cr := func(dir uint64, name string) Attr {
-		a, err := tf.Create(dir, name, 0o644, 0, 0)
+		a, err := tf.Create(dir, name, 0o644, Creator{})
 		require.NoError(t, err)
 		return a
 	}

@@ -38,7 +38,7 @@ func TestDelallocAccounting(t *testing.T) {
 	rng := testRand(t)
 	var inos []uint64
 	for i := range 4 {
-		f, err := tf.Create(tf.Root(), fmt.Sprintf("f%d", i), 0o644, 0, 0)
+		f, err := tf.Create(tf.Root(), fmt.Sprintf("f%d", i), 0o644, Creator{})
 		require.NoError(t, err)
 		inos = append(inos, f.Ino)
 	}
@@ -79,7 +79,7 @@ func TestDelallocENOSPC(t *testing.T) {
 	var full bool
 	for i := 0; !full; i++ {
 		name := fmt.Sprintf("f%04d", i)
-		f, err := tf.Create(tf.Root(), name, 0o644, 0, 0)
+		f, err := tf.Create(tf.Root(), name, 0o644, Creator{})
 		if err != nil {
 			requireErrno(t, err, syscall.ENOSPC)
 			t.Logf("create ENOSPC after %d files", i)
@@ -114,7 +114,7 @@ func TestDelallocENOSPC(t *testing.T) {
 		require.NoError(t, tf.Unlink(tf.Root(), name))
 	}
 	require.NoError(t, tf.Sync())
-	g, err := tf.Create(tf.Root(), "after", 0o644, 0, 0)
+	g, err := tf.Create(tf.Root(), "after", 0o644, Creator{})
 	require.NoError(t, err)
 	p := randBytes(rng, 4<<20)
 	tf.write(g.Ino, p, 0)

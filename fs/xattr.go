@@ -20,13 +20,17 @@ import (
 const (
 	XattrCreate  = 1 // fail with EEXIST if the attribute exists
 	XattrReplace = 2 // fail with ENODATA if it does not
+	// XattrKillSGID: setting an access ACL also clears the setgid bit (the
+	// caller is not in the file's group and lacks CAP_FSETID; FUSE's
+	// SETXATTR_ACL_KILL_SGID).
+	XattrKillSGID = 1 << 8
 )
 
 // XattrSizeMax is the largest value setxattr(2) passes (XATTR_SIZE_MAX).
 const XattrSizeMax = 65536
 
-// xattrPrefixes are the namespaces btrfs accepts.
-var xattrPrefixes = []string{"user.", "trusted.", "security.", "system.posix_acl_access", "system.posix_acl_default"}
+// xattrPrefixes are the namespaces btrfs accepts, besides the two ACLs.
+var xattrPrefixes = []string{"user.", "trusted.", "security."}
 
 func xattrKey(ino uint64, name string) format.Key {
 	return format.Key{ObjectID: ino, Type: format.XattrItemKey, Offset: format.NameHash([]byte(name))}
@@ -39,7 +43,7 @@ func checkXattrName(op string, ino uint64, name string) error {
 		return opError(op, ino, "", syscall.ERANGE, fmt.Sprintf("xattr name of %d bytes", len(name)))
 	}
 	for _, p := range xattrPrefixes {
-		if strings.HasPrefix(name, p) {
+		if strings.HasPrefix(name, p) || isACLName(name) {
 			return nil
 		}
 	}
@@ -114,7 +118,8 @@ func (fs *FS) ListXattr(ino uint64) ([]string, error) {
 // SetXattr sets xattr name of inode ino to value (2 items: the xattr item
 // and the inode's ctime). flags: XattrCreate, XattrReplace. A value that
 // cannot fit in a leaf (with the other names sharing its item) fails with
-// ENOSPC, as in the kernel; one above XattrSizeMax with E2BIG.
+// ENOSPC, as in the kernel; one above XattrSizeMax with E2BIG. The two ACL
+// names go through setACL (acl_xattr.go), as the kernel's set_acl.
 func (fs *FS) SetXattr(ino uint64, name string, value []byte, flags uint32) error {
 	const op = "setxattr"
 	if err := fs.writable(op, ino); err != nil {
@@ -123,53 +128,105 @@ func (fs *FS) SetXattr(ino uint64, name string, value []byte, flags uint32) erro
 	if err := checkXattrName(op, ino, name); err != nil {
 		return err
 	}
-	if flags&^(XattrCreate|XattrReplace) != 0 {
+	if flags&^(XattrCreate|XattrReplace|XattrKillSGID) != 0 {
 		return opError(op, ino, "", syscall.EINVAL, "bad flags")
 	}
 	if len(value) > XattrSizeMax {
 		return opError(op, ino, "", syscall.E2BIG, fmt.Sprintf("value of %d bytes", len(value)))
+	}
+	if isACLName(name) {
+		return fs.setACL(op, ino, name, value, flags&XattrKillSGID != 0)
 	}
 	fs.ns.Lock()
 	defer fs.ns.Unlock()
 	if _, err := fs.readInode(ino); err != nil {
 		return err
 	}
-	di, i, oldSize, err := fs.xattrItem(ino, name)
+	e, err := fs.editXattr(ino, name)
 	if err != nil {
 		return err
 	}
 	switch {
-	case i >= 0 && flags&XattrCreate != 0:
+	case e.exists() && flags&XattrCreate != 0:
 		return opError(op, ino, "", syscall.EEXIST, fmt.Sprintf("xattr %q exists", name))
-	case i < 0 && flags&XattrReplace != 0:
+	case !e.exists() && flags&XattrReplace != 0:
 		return opError(op, ino, "", syscall.ENODATA, fmt.Sprintf("no xattr %q", name))
 	}
-	e := format.DirEntry{Type: format.FtXattr, Name: []byte(name), Data: value}
-	if i >= 0 {
-		di[i] = e
-	} else {
-		i = len(di)
-		di = append(di, e)
-	}
-	data := di.Encode()
-	if len(data) > int(format.MaxItemSize(fs.nodeSize)) {
-		return opError(op, ino, "", syscall.ENOSPC, fmt.Sprintf("xattr %q of %d bytes does not fit a leaf", name, len(value)))
+	if err := e.set(fs, value); err != nil {
+		return err
 	}
 	return fs.run(op, ino, xattrItems, func(h handle) error {
-		di[i].Transid = h.Transid()
-		if err := fs.setXattrItem(h, ino, name, oldSize, di.Encode()); err != nil {
+		if err := fs.applyXattr(h, e); err != nil {
 			return err
 		}
 		return fs.touchInode(h, ino)
 	})
 }
 
-// setXattrItem writes the item of name (inserting it when oldSize is 0).
-func (fs *FS) setXattrItem(h handle, ino uint64, name string, oldSize int, data []byte) error {
-	if oldSize == 0 {
-		return ctree.InsertItem(h, fs.root, xattrKey(ino, name), data)
+// xattrEdit is a change of one xattr, read before its handle starts and
+// written inside it: the item holding the name (shared by colliding
+// names), the name's index in it (-1: absent), the item's size on disk.
+type xattrEdit struct {
+	ino     uint64
+	name    string
+	di      format.DirItem
+	i       int
+	oldSize int
+	changed bool
+}
+
+// editXattr reads the item of xattr name. REQUIRES: fs.ns.
+func (fs *FS) editXattr(ino uint64, name string) (*xattrEdit, error) {
+	di, i, oldSize, err := fs.xattrItem(ino, name)
+	if err != nil {
+		return nil, err
 	}
-	return fs.setItem(h, xattrKey(ino, name), oldSize, data)
+	return &xattrEdit{ino: ino, name: name, di: di, i: i, oldSize: oldSize}, nil
+}
+
+func (e *xattrEdit) exists() bool { return e.i >= 0 }
+
+// set gives the xattr value; ENOSPC when its item would not fit a leaf.
+func (e *xattrEdit) set(fs *FS, value []byte) error {
+	de := format.DirEntry{Type: format.FtXattr, Name: []byte(e.name), Data: value}
+	if e.exists() {
+		e.di[e.i] = de
+	} else {
+		e.i, e.di = len(e.di), append(e.di, de)
+	}
+	e.changed = true
+	if n := len(e.di.Encode()); n > int(format.MaxItemSize(fs.nodeSize)) {
+		return opError("setxattr", e.ino, "", syscall.ENOSPC,
+			fmt.Sprintf("xattr %q of %d bytes does not fit a leaf", e.name, len(value)))
+	}
+	return nil
+}
+
+// remove drops the xattr, if it exists.
+func (e *xattrEdit) remove() {
+	if !e.exists() {
+		return
+	}
+	e.di, e.i, e.changed = append(e.di[:e.i:e.i], e.di[e.i+1:]...), -1, true
+}
+
+// applyXattr writes the edited item (inserted, resized or deleted); an
+// unchanged edit writes nothing.
+func (fs *FS) applyXattr(h handle, e *xattrEdit) error {
+	if !e.changed {
+		return nil
+	}
+	key := xattrKey(e.ino, e.name)
+	if len(e.di) == 0 {
+		return fs.setItem(h, key, e.oldSize, nil)
+	}
+	if e.exists() {
+		e.di[e.i].Transid = h.Transid()
+	}
+	if e.oldSize == 0 {
+		return ctree.InsertItem(h, fs.root, key, e.di.Encode())
+	}
+	return fs.setItem(h, key, e.oldSize, e.di.Encode())
 }
 
 // touchInode sets an inode's ctime (an attribute changed).
@@ -180,7 +237,7 @@ func (fs *FS) touchInode(h handle, ino uint64) error {
 }
 
 // RemoveXattr removes xattr name of inode ino (ENODATA when absent): 2
-// items.
+// items. An ACL goes as the kernel's set_acl(NULL) removes it.
 func (fs *FS) RemoveXattr(ino uint64, name string) error {
 	const op = "removexattr"
 	if err := fs.writable(op, ino); err != nil {
@@ -189,25 +246,24 @@ func (fs *FS) RemoveXattr(ino uint64, name string) error {
 	if name == "" || len(name) > format.NameMax {
 		return opError(op, ino, "", syscall.ERANGE, "")
 	}
+	if isACLName(name) {
+		return fs.setACL(op, ino, name, nil, false)
+	}
 	fs.ns.Lock()
 	defer fs.ns.Unlock()
 	if _, err := fs.readInode(ino); err != nil {
 		return err
 	}
-	di, i, oldSize, err := fs.xattrItem(ino, name)
+	e, err := fs.editXattr(ino, name)
 	if err != nil {
 		return err
 	}
-	if i < 0 {
+	if !e.exists() {
 		return opError(op, ino, "", syscall.ENODATA, fmt.Sprintf("no xattr %q", name))
 	}
-	rest := append(di[:i:i], di[i+1:]...)
-	var data []byte
-	if len(rest) > 0 {
-		data = rest.Encode()
-	}
+	e.remove()
 	return fs.run(op, ino, xattrItems, func(h handle) error {
-		if err := fs.setItem(h, xattrKey(ino, name), oldSize, data); err != nil {
+		if err := fs.applyXattr(h, e); err != nil {
 			return err
 		}
 		return fs.touchInode(h, ino)

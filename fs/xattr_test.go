@@ -14,7 +14,7 @@ import (
 
 func TestXattr(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	ino := f.Ino
 	require.NoError(t, tf.SetXattr(ino, "user.a", []byte("1"), 0))
@@ -72,7 +72,7 @@ func TestXattr(t *testing.T) {
 // TestXattrCollisions: names with one hash share an XATTR_ITEM.
 func TestXattrCollisions(t *testing.T) {
 	tf := newTestFS(t)
-	f, err := tf.Create(tf.Root(), "f", 0o644, 0, 0)
+	f, err := tf.Create(tf.Root(), "f", 0o644, Creator{})
 	require.NoError(t, err)
 	names := append([]string{"user.base"}, collidingNames(t, "user.base", 3)...)
 	for i, n := range names {
@@ -113,10 +113,10 @@ func TestNameCollisions(t *testing.T) {
 	names := append([]string{"base"}, collidingNames(t, "base", 4)...)
 	for i, n := range names {
 		if i%2 == 0 {
-			_, err := tf.Create(tf.Root(), n, 0o644, 0, 0)
+			_, err := tf.Create(tf.Root(), n, 0o644, Creator{})
 			require.NoError(t, err)
 		} else {
-			_, err := tf.Mkdir(tf.Root(), n, 0o755, 0, 0)
+			_, err := tf.Mkdir(tf.Root(), n, 0o755, Creator{})
 			require.NoError(t, err)
 		}
 	}
@@ -126,7 +126,7 @@ func TestNameCollisions(t *testing.T) {
 	di, err := format.DecodeDirItem(items[0].Data)
 	require.NoError(t, err)
 	require.Len(t, di, 5)
-	_, err = tf.Create(tf.Root(), names[3], 0o644, 0, 0)
+	_, err = tf.Create(tf.Root(), names[3], 0o644, Creator{})
 	requireErrno(t, err, syscall.EEXIST)
 	require.NoError(t, tf.Rmdir(tf.Root(), names[1]))
 	require.NoError(t, tf.Rename(tf.Root(), names[2], tf.Root(), "other", 0))

@@ -2,7 +2,16 @@ package fuse
 
 import (
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"cowfs/fs"
 )
+
+// creator is the caller of a request that creates an inode. The kernel
+// leaves the umask to the daemon (FUSE_DONT_MASK), which applies it only
+// where the directory has no default ACL.
+func creator(h *gofuse.InHeader, umask uint32) fs.Creator {
+	return fs.Creator{UID: h.Uid, GID: h.Gid, Umask: umask}
+}
 
 func (r *raw) Lookup(_ <-chan struct{}, h *gofuse.InHeader, name string, out *gofuse.EntryOut) (st gofuse.Status) {
 	defer recovered("lookup", &st)
@@ -12,13 +21,13 @@ func (r *raw) Lookup(_ <-chan struct{}, h *gofuse.InHeader, name string, out *go
 
 func (r *raw) Mknod(_ <-chan struct{}, in *gofuse.MknodIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
 	defer recovered("mknod", &st)
-	a, err := r.fs.Mknod(r.ino(in.NodeId), name, in.Mode, in.Rdev, in.Uid, in.Gid)
+	a, err := r.fs.Mknod(r.ino(in.NodeId), name, in.Mode, in.Rdev, creator(&in.InHeader, in.Umask))
 	return r.entry("mknod", a, err, out)
 }
 
 func (r *raw) Mkdir(_ <-chan struct{}, in *gofuse.MkdirIn, name string, out *gofuse.EntryOut) (st gofuse.Status) {
 	defer recovered("mkdir", &st)
-	a, err := r.fs.Mkdir(r.ino(in.NodeId), name, in.Mode, in.Uid, in.Gid)
+	a, err := r.fs.Mkdir(r.ino(in.NodeId), name, in.Mode, creator(&in.InHeader, in.Umask))
 	return r.entry("mkdir", a, err, out)
 }
 
@@ -45,7 +54,7 @@ func (r *raw) Link(_ <-chan struct{}, in *gofuse.LinkIn, name string, out *gofus
 
 func (r *raw) Symlink(_ <-chan struct{}, h *gofuse.InHeader, target, name string, out *gofuse.EntryOut) (st gofuse.Status) {
 	defer recovered("symlink", &st)
-	a, err := r.fs.Symlink(r.ino(h.NodeId), name, target, h.Uid, h.Gid)
+	a, err := r.fs.Symlink(r.ino(h.NodeId), name, target, creator(h, 0))
 	return r.entry("symlink", a, err, out)
 }
 
@@ -60,7 +69,7 @@ func (r *raw) Readlink(_ <-chan struct{}, h *gofuse.InHeader) (out []byte, st go
 
 func (r *raw) Create(_ <-chan struct{}, in *gofuse.CreateIn, name string, out *gofuse.CreateOut) (st gofuse.Status) {
 	defer recovered("create", &st)
-	a, err := r.fs.Create(r.ino(in.NodeId), name, in.Mode, in.Uid, in.Gid)
+	a, err := r.fs.Create(r.ino(in.NodeId), name, in.Mode, creator(&in.InHeader, in.Umask))
 	if st := r.entry("create", a, err, &out.EntryOut); st != gofuse.OK {
 		return st
 	}

@@ -5,6 +5,8 @@ import (
 	"syscall"
 
 	gofuse "github.com/hanwen/go-fuse/v2/fuse"
+
+	"cowfs/fs"
 )
 
 // GetXAttr with an empty dest asks for the size.
@@ -43,7 +45,11 @@ func copyOut(v, dest []byte) (uint32, gofuse.Status) {
 
 func (r *raw) SetXAttr(_ <-chan struct{}, in *gofuse.SetXAttrIn, name string, data []byte) (st gofuse.Status) {
 	defer recovered("setxattr", &st)
-	return errnoOf("setxattr", r.fs.SetXattr(r.ino(in.NodeId), name, data, in.Flags))
+	flags := in.Flags
+	if in.SetXAttrFlags&gofuse.SETXATTR_ACL_KILL_SGID != 0 {
+		flags |= fs.XattrKillSGID
+	}
+	return errnoOf("setxattr", r.fs.SetXattr(r.ino(in.NodeId), name, data, flags))
 }
 
 func (r *raw) RemoveXAttr(_ <-chan struct{}, h *gofuse.InHeader, name string) (st gofuse.Status) {

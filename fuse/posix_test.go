@@ -53,7 +53,7 @@ func mounted(t *testing.T) (mnt string, f *fs.FS) {
 	require.NoError(t, err)
 	mnt = filepath.Join(dir, "mnt")
 	require.NoError(t, os.Mkdir(mnt, 0o755))
-	srv, err := Mount(f, mnt, Options{DefaultPermissions: true})
+	srv, err := Mount(f, mnt, Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		require.NoError(t, srv.Unmount())

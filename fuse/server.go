@@ -14,11 +14,38 @@ import (
 type Options struct {
 	// AllowOther lets other users than the mounter use the mount.
 	AllowOther bool
-	// DefaultPermissions makes the kernel check permissions from the
-	// modes (cowfs itself checks none).
-	DefaultPermissions bool
+	// NoPermissionChecks turns the kernel's checks off (FUSE
+	// default_permissions and POSIX_ACL): anyone who reaches the mount may
+	// do anything; cowfs itself checks nothing. Refused with AllowOther.
+	NoPermissionChecks bool
 	// Debug logs every FUSE request.
 	Debug bool
+}
+
+// ErrUncheckedOther refuses a mount that other users could use without
+// permission checks.
+var ErrUncheckedOther = errors.New("other users (allow_other) need permission checks")
+
+// mountOptions are go-fuse's options for opts. With permission checks the
+// kernel checks modes and POSIX ACLs (POSIX_ACL implies
+// default_permissions; it reads ACLs with GETXATTR, and leaves the
+// mode's update on SETXATTR to the daemon, told by SETXATTR_EXT's flag
+// when to clear the setgid bit). Either way the kernel passes the umask
+// on (DONT_MASK): the filesystem applies it or a default ACL.
+func mountOptions(opts Options, readOnly bool) *gofuse.MountOptions {
+	mo := &gofuse.MountOptions{
+		AllowOther: opts.AllowOther, FsName: "cowfs", Name: "cowfs", Debug: opts.Debug,
+		MaxWrite: 1 << 20, DirectMount: true, EnableLocks: true,
+		ExtraCapabilities: gofuse.CAP_DONT_MASK | gofuse.CAP_SETXATTR_EXT,
+	}
+	if !opts.NoPermissionChecks {
+		mo.EnableAcl = true
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	if readOnly {
+		mo.Options = append(mo.Options, "ro")
+	}
+	return mo
 }
 
 // Server is a mounted cowfs filesystem.
@@ -36,17 +63,10 @@ func Mount(f *fs.FS, mountpoint string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	mo := &gofuse.MountOptions{
-		AllowOther: opts.AllowOther, FsName: "cowfs", Name: "cowfs", Debug: opts.Debug,
-		MaxWrite: 1 << 20, DirectMount: true, EnableLocks: true,
+	if opts.AllowOther && opts.NoPermissionChecks {
+		return nil, fmt.Errorf("mount %s: %w", mnt, ErrUncheckedOther)
 	}
-	if opts.DefaultPermissions {
-		mo.Options = append(mo.Options, "default_permissions")
-	}
-	if f.ReadOnly() {
-		mo.Options = append(mo.Options, "ro")
-	}
-	srv, err := gofuse.NewServer(newRaw(f), mnt, mo)
+	srv, err := gofuse.NewServer(newRaw(f), mnt, mountOptions(opts, f.ReadOnly()))
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", mnt, err)
 	}

@@ -280,7 +280,7 @@ func apiMkdirs(tb testing.TB, a *apiFS, dirs int) []uint64 {
 	tb.Helper()
 	inos := make([]uint64, dirs)
 	for d := range dirs {
-		at, err := a.f.Mkdir(a.f.Root(), dirName(d), 0o755, 0, 0)
+		at, err := a.f.Mkdir(a.f.Root(), dirName(d), 0o755, fs.Creator{})
 		require.NoError(tb, err)
 		inos[d] = at.Ino
 	}
@@ -293,7 +293,7 @@ func apiMkdirs(tb testing.TB, a *apiFS, dirs int) []uint64 {
 func apiCreate(tb testing.TB, a *apiFS, dirs []uint64, files int) {
 	tb.Helper()
 	for i := range files {
-		_, err := a.f.Create(dirs[i%len(dirs)], fileName(i), 0o644, 0, 0)
+		_, err := a.f.Create(dirs[i%len(dirs)], fileName(i), 0o644, fs.Creator{})
 		require.NoError(tb, err)
 	}
 	require.NoError(tb, a.f.Sync())
@@ -461,7 +461,7 @@ func pathRead(tb testing.TB, root string, size int64) {
 // ReleaseFile: what FUSE's CREATE, WRITEs, FSYNC and RELEASE call.
 func apiWrite(tb testing.TB, a *apiFS, src *seqSource, size int64) {
 	tb.Helper()
-	at, err := a.f.Create(a.f.Root(), fsbenchFile, 0o644, 0, 0)
+	at, err := a.f.Create(a.f.Root(), fsbenchFile, 0o644, fs.Creator{})
 	require.NoError(tb, err)
 	require.NoError(tb, a.f.OpenFile(at.Ino))
 	for i := range size / fsbenchIO {

@@ -245,8 +245,10 @@ func (d *mountDaemon) cleanup() {
 	}
 }
 
-// mountDead reports a FUSE mount whose daemon is gone (ENOTCONN).
+// mountDead reports a FUSE mount whose daemon is gone (ENOTCONN). The
+// statx is forced to ask the daemon: attributes the kernel cached (for a
+// second after a permission check refreshed them) would answer otherwise.
 func mountDead(mnt string) bool {
-	var st unix.Stat_t
-	return unix.Stat(mnt, &st) == unix.ENOTCONN
+	var st unix.Statx_t
+	return unix.Statx(unix.AT_FDCWD, mnt, unix.AT_STATX_FORCE_SYNC, unix.STATX_BASIC_STATS, &st) == unix.ENOTCONN
 }

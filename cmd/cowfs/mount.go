@@ -23,7 +23,7 @@ type mountFlags struct {
 	commitInterval                   time.Duration
 	budget, dirtyThreshold, delalloc string
 	policy, reservations             string
-	readOnly, allowOther, defPerms   bool
+	readOnly, allowOther, noChecks   bool
 	background, debug                bool
 	readyFD                          int
 }
@@ -40,8 +40,9 @@ commit (--commit-interval, and cowfs sync MOUNTPOINT) and at unmount; a crash
 loses at most what came after the last commit, never the image's consistency.
 
 An image with a free-space tree (mkfs.btrfs's default) is mounted read-only:
-cowfs does not keep that tree. Permissions are passed through unchanged; with
---default-permissions the kernel checks them from the modes.
+cowfs does not keep that tree. The kernel checks permissions from the modes
+and POSIX ACLs (FUSE default_permissions); --no-permission-checks turns that
+off, with a warning, for a mount only its owner uses (not with --allow-other).
 
 If the daemon dies or hangs, the mount answers ENOTCONN or blocks; detach it
 with "umount -l MOUNTPOINT" (or "fusermount3 -uz MOUNTPOINT"); the image holds
@@ -67,7 +68,9 @@ or the final commit failed; 2 bad usage.`,
 	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), "strict or lenient")
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (FUSE allow_other)")
-	fl.BoolVar(&f.defPerms, "default-permissions", false, "let the kernel check permissions (FUSE default_permissions)")
+	fl.BoolVar(&f.noChecks, "no-permission-checks", false, "check no permissions or ACLs: whoever reaches the mount may do anything (warns; not with --allow-other)")
+	fl.Bool("default-permissions", true, "")
+	_ = fl.MarkDeprecated("default-permissions", "permission checks are on by default (--no-permission-checks turns them off)")
 	fl.BoolVar(&f.background, "background", false, "detach once mounted")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
 	fl.IntVar(&f.readyFD, "ready-fd", 0, "internal: tell the parent on this fd once mounted")
@@ -94,6 +97,9 @@ func (f mountFlags) options() (fs.Options, error) {
 			return o, usageError{fmt.Errorf("%s: %w", s.name, err)}
 		}
 	}
+	if f.noChecks && f.allowOther {
+		return o, usagef("--no-permission-checks with --allow-other would let every user do anything")
+	}
 	if t.Tree.Policy, err = ctree.ParsePolicy(f.policy); err != nil {
 		return o, usageError{err}
 	}
@@ -115,7 +121,10 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if err != nil {
 		return err
 	}
-	srv, err := fuse.Mount(filesys, mnt, fuse.Options{AllowOther: f.allowOther, DefaultPermissions: f.defPerms, Debug: f.debug})
+	if f.noChecks {
+		fmt.Fprintln(cmd.ErrOrStderr(), "cowfs: warning: --no-permission-checks: no permission or ACL is checked on", mnt)
+	}
+	srv, err := fuse.Mount(filesys, mnt, fuse.Options{AllowOther: f.allowOther, NoPermissionChecks: f.noChecks, Debug: f.debug})
 	if err != nil {
 		return errors.Join(err, filesys.Close())
 	}
