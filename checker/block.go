@@ -39,7 +39,7 @@ func CheckWrite(block []byte, ctx Context, lastCommitted uint64) error {
 	}
 	if g := h.Generation(); g <= lastCommitted {
 		r.add((&Error{Rule: RuleWriteGen, Kind: KindWrite, Root: h.Owner(), Block: h.Bytenr(),
-			Slot: -1, Reason: "bad generation"}).withHE(g, fmt.Sprintf("> %d", lastCommitted)))
+			Slot: -1, Reason: "bad generation"}).WithHE(g, fmt.Sprintf("> %d", lastCommitted)))
 		return r.err()
 	}
 	checkTree(r, block, &ctx)
@@ -96,7 +96,7 @@ func checkInput(r *report, block []byte, ctx *Context, bytenr uint64) bool {
 		e.Reason = why
 	} else if len(block) != int(ctx.NodeSize) {
 		e.Reason = "block size does not match nodesize"
-		e.withHE(len(block), ctx.NodeSize)
+		e.WithHE(len(block), ctx.NodeSize)
 	} else {
 		return true
 	}

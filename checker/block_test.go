@@ -269,9 +269,31 @@ func TestMessages(t *testing.T) {
 			"corrupt superblock syschunk array: chunk_start=1048576, invalid chunk stripe length, have 32768 expect 65536"},
 		{(&Error{Kind: KindBlock, Root: 5, Block: 30408704, Slot: -1, Reason: "parent transid verify failed", Have: "7", Expect: "8"}).Error(),
 			"bad tree block: root=5 block=30408704, parent transid verify failed, have 7 expect 8"},
+		{(&Error{Kind: KindTree, Root: 256, Block: 5259264, Level: 1, Slot: 3, Reason: "key pointer generation mismatch", Have: "7", Expect: "9"}).Error(),
+			"corrupt tree: root=256 block=5259264 level=1 slot=3, key pointer generation mismatch, have 7 expect 9"},
+		{(&Error{Kind: KindTree, Root: 5, Block: 8, Slot: -1, Reason: "leaf check failed", Err: errors.New("corrupt leaf: …")}).Error(),
+			"corrupt tree: root=5 block=8 level=0, leaf check failed: corrupt leaf: …"},
+		{(&Error{Kind: KindExtentRef, Root: 7, Block: 5505024, Reason: "unable to find ref"}).Error(),
+			"corrupt extent tree: bytenr=5505024 root=7 level=0, unable to find ref"},
+		{(&Error{Kind: KindExtentRef, Root: 5, Block: 31457280, Key: keyPtr(k(257, format.ExtentDataKey, 4096)), Reason: "unable to find ref"}).Error(),
+			"corrupt extent tree: bytenr=31457280 root=5 objectid=257 offset=4096, unable to find ref"},
+		{(&Error{Kind: KindExtentRef, Block: 31457280, Reason: "two extent items"}).Error(),
+			"corrupt extent tree: bytenr=31457280, two extent items"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got  %q\nwant %q", c.got, c.want)
+		}
+	}
+}
+
+// TestErrorWraps: the one corruption type unwraps to the error that
+// revealed the fault and matches format.ErrCorrupt for every kind.
+func TestErrorWraps(t *testing.T) {
+	cause := errors.New("read failed")
+	for _, kind := range []Kind{KindLeaf, KindTree, KindExtentRef} {
+		e := error(&Error{Rule: RuleLevelCsum, Kind: kind, Err: cause})
+		if !errors.Is(e, format.ErrCorrupt) || !errors.Is(e, cause) {
+			t.Errorf("%v: errors.Is ErrCorrupt %t, cause %t", kind, errors.Is(e, format.ErrCorrupt), errors.Is(e, cause))
 		}
 	}
 }

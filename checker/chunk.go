@@ -37,7 +37,7 @@ func checkChunk(key format.Key, c *format.ChunkItem, ctx *Context) *Error {
 func chunkErr(key format.Key, reason string, have, expect any) *Error {
 	e := &Error{Rule: RuleChunk, Kind: KindChunk, Slot: -1, Key: keyPtr(key), Reason: reason}
 	if have != nil || expect != nil {
-		e.withHE(have, expect)
+		e.WithHE(have, expect)
 	}
 	return e
 }

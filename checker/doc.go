@@ -1,12 +1,16 @@
 // Package checker validates single superblocks and tree blocks against the
 // rules the Linux kernel enforces when it mounts a filesystem and reads or
 // writes a tree block (btrfs-format.md §3.1–3.4, rules #1–#36). It is pure:
-// it judges bytes and never performs I/O.
+// it judges bytes and performs no I/O, except ReadSupers and ReadSuper, which
+// read the superblock copies through package disk and judge each one: every
+// opener of an image reads its superblock through them.
 //
 // Entry points:
 //
 //   - CheckSuper / CheckSuperAll: superblock rules #1–#11 (#11 are warnings),
 //     including every entry of the sys_chunk_array (#9, which reuses #36).
+//   - ReadSupers / ReadSuper: the superblock copies of a device, judged by
+//     #1–#10; the newest valid one.
 //   - CheckBlock / CheckBlockAll: a tree block as read from disk. The order
 //     follows the kernel: the header is matched against what the reader
 //     expected (bytenr #12, fsid #13, level and checksum #14, level #15,
@@ -28,7 +32,9 @@
 // does.
 //
 // Every problem is an *Error carrying the rule number of btrfs-format.md §3,
-// so callers switch on Error.Rule, never on message text. Messages use the
+// so callers switch on Error.Rule, never on message text. It is cowfs's one
+// corruption error: the tree code reports KindTree and the delayed-reference
+// runner KindExtentRef with it. Messages use the
 // kernel tree-checker's form, e.g.
 //
 //	corrupt leaf: root=5 block=30408704 slot=3, invalid key order, have (256 INODE_ITEM 0) expect greater than (257 INODE_ITEM 0)

@@ -20,16 +20,27 @@ const (
 	KindLeaf                     // leaf structure or a leaf item
 	KindNode                     // node structure
 	KindWrite                    // write-time generation check (#24)
+	// KindTree: blocks of one tree that contradict each other, found by a
+	// tree walk (ctree's Verify) or a search meeting a child its parent's
+	// pointer does not describe. Level is the block's level.
+	KindTree
+	// KindExtentRef: extent-tree content contradicting a delayed reference
+	// being run (#42). Block is the extent's start; Root, when set, the
+	// backref's root, with Level for a tree block or Key (inode,
+	// EXTENT_DATA, file offset) for a data backref.
+	KindExtentRef
 )
 
 var kindPrefix = map[Kind]string{
-	KindSuper:    "bad superblock",
-	KindSysChunk: "corrupt superblock syschunk array",
-	KindChunk:    "corrupt chunk",
-	KindBlock:    "bad tree block",
-	KindLeaf:     "corrupt leaf",
-	KindNode:     "corrupt node",
-	KindWrite:    "write time tree block corruption detected",
+	KindSuper:     "bad superblock",
+	KindSysChunk:  "corrupt superblock syschunk array",
+	KindChunk:     "corrupt chunk",
+	KindBlock:     "bad tree block",
+	KindLeaf:      "corrupt leaf",
+	KindNode:      "corrupt node",
+	KindWrite:     "write time tree block corruption detected",
+	KindTree:      "corrupt tree",
+	KindExtentRef: "corrupt extent tree",
 }
 
 func (k Kind) String() string {
@@ -39,21 +50,26 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind-%d", uint8(k))
 }
 
-// Error is one broken rule. Root is the tree (header owner, or the expected
-// owner for KindBlock), Block the tree block's logical address, Slot the
-// item or pointer index (-1 when the problem is not in one slot), Key the
-// key of that slot or chunk. Have and Expect, when set, are printed as
-// ", have <Have> expect <Expect>".
+// Error is one broken rule: the one corruption error of cowfs, used by the
+// checker, the tree code (KindTree) and the delayed-reference runner
+// (KindExtentRef). Root is the tree (header owner, or the expected owner for
+// KindBlock), Block the tree block's logical address, Slot the item or
+// pointer index (-1 when the problem is not in one slot), Key the key of
+// that slot or chunk, Level the block's level (KindTree, KindExtentRef).
+// Have and Expect, when set, are printed as ", have <Have> expect <Expect>";
+// Err, when set, is the error that revealed the fault, printed last.
 type Error struct {
 	Rule   int
 	Kind   Kind
 	Root   uint64
 	Block  uint64
 	Slot   int
+	Level  int
 	Key    *format.Key
 	Reason string
 	Have   string
 	Expect string
+	Err    error
 }
 
 // Error prints the kernel tree-checker form, e.g.
@@ -70,8 +86,14 @@ func (e *Error) Error() string {
 	if e.Have != "" || e.Expect != "" {
 		fmt.Fprintf(&b, ", have %s expect %s", e.Have, e.Expect)
 	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
 	return b.String()
 }
+
+// Unwrap returns the error that revealed the fault, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) where() string {
 	switch e.Kind {
@@ -82,6 +104,10 @@ func (e *Error) where() string {
 			return fmt.Sprintf(": chunk_start=%d, ", e.Key.Offset)
 		}
 		return ": "
+	case KindTree:
+		return e.treeWhere()
+	case KindExtentRef:
+		return e.extentWhere()
 	}
 	if e.Slot >= 0 {
 		return fmt.Sprintf(": root=%d block=%d slot=%d, ", e.Root, e.Block, e.Slot)
@@ -95,8 +121,30 @@ func (e *Error) Is(target error) bool {
 	return target == format.ErrCorrupt && e.Rule != RuleInput
 }
 
-// withHE sets Have and Expect from any printable values.
-func (e *Error) withHE(have, expect any) *Error {
+// treeWhere: ": root=R block=B level=L[ slot=S], ".
+func (e *Error) treeWhere() string {
+	s := fmt.Sprintf(": root=%d block=%d level=%d", e.Root, e.Block, e.Level)
+	if e.Slot >= 0 {
+		s += fmt.Sprintf(" slot=%d", e.Slot)
+	}
+	return s + ", "
+}
+
+// extentWhere: ": bytenr=B[ root=R level=L | root=R objectid=O offset=F], ".
+func (e *Error) extentWhere() string {
+	s := fmt.Sprintf(": bytenr=%d", e.Block)
+	switch {
+	case e.Root == 0:
+	case e.Key != nil:
+		s += fmt.Sprintf(" root=%d objectid=%d offset=%d", e.Root, e.Key.ObjectID, e.Key.Offset)
+	default:
+		s += fmt.Sprintf(" root=%d level=%d", e.Root, e.Level)
+	}
+	return s + ", "
+}
+
+// WithHE sets Have and Expect from any printable values.
+func (e *Error) WithHE(have, expect any) *Error {
 	e.Have, e.Expect = fmt.Sprint(have), fmt.Sprint(expect)
 	return e
 }

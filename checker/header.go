@@ -21,7 +21,7 @@ func (hc *headerCheck) fail(rule int, reason string, have, expect any) {
 		root = hc.h.Owner()
 	}
 	e := &Error{Rule: rule, Kind: KindBlock, Root: root, Block: hc.exp.Bytenr, Slot: -1, Reason: reason}
-	hc.r.add(e.withHE(have, expect))
+	hc.r.add(e.WithHE(have, expect))
 }
 
 // identity checks bytenr (#12) and fsid (#13). On failure the block is not

@@ -64,7 +64,7 @@ func (it *item) bad(rule int, msg string, args ...any) *Error {
 
 // badHE is bad with Have and Expect.
 func (it *item) badHE(rule int, reason string, have, expect any) *Error {
-	return it.bad(rule, "%s", reason).withHE(have, expect)
+	return it.bad(rule, "%s", reason).WithHE(have, expect)
 }
 
 // prevIno checks that in a subvolume tree the previous item belongs to the

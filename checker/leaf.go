@@ -37,7 +37,7 @@ func (lc *leafCheck) fail(rule, slot int, reason string) *Error {
 // item headers fit (#22). It reports false when no slot can be examined.
 func (lc *leafCheck) header() bool {
 	if lv := lc.h.Level(); lv != 0 {
-		lc.fail(RuleLeafHeader, -1, "invalid level for leaf").withHE(lv, 0)
+		lc.fail(RuleLeafHeader, -1, "invalid level for leaf").WithHE(lv, 0)
 		return false
 	}
 	if !lc.h.Written() {
@@ -48,7 +48,7 @@ func (lc *leafCheck) header() bool {
 		return false
 	}
 	if maxN := int(format.LeafDataSize(lc.ctx.NodeSize)) / format.ItemHeaderSize; lc.n > maxN {
-		lc.fail(RuleItemLayout, -1, "invalid nritems").withHE(lc.n, fmt.Sprintf("at most %d", maxN))
+		lc.fail(RuleItemLayout, -1, "invalid nritems").WithHE(lc.n, fmt.Sprintf("at most %d", maxN))
 		return false
 	}
 	return true
@@ -95,7 +95,7 @@ func (lc *leafCheck) keyOrder(i int) {
 	}
 	prev, cur := lc.l.ItemKey(i-1), lc.l.ItemKey(i)
 	if prev.Compare(cur) >= 0 {
-		e := lc.fail(RuleKeyOrder, i, "invalid key order").withHE(cur, "greater than "+prev.String())
+		e := lc.fail(RuleKeyOrder, i, "invalid key order").WithHE(cur, "greater than "+prev.String())
 		e.Key = keyPtr(cur)
 	}
 }
@@ -113,11 +113,11 @@ func (lc *leafCheck) placement(i int) bool {
 	var e *Error
 	switch hdrEnd := uint64(i+1) * format.ItemHeaderSize; {
 	case end != want:
-		e = lc.fail(RuleItemLayout, i, "unexpected item end").withHE(end, want)
+		e = lc.fail(RuleItemLayout, i, "unexpected item end").WithHE(end, want)
 	case end > size:
-		e = lc.fail(RuleItemLayout, i, "slot end outside of leaf").withHE(end, fmt.Sprintf("range [0, %d]", size))
+		e = lc.fail(RuleItemLayout, i, "slot end outside of leaf").WithHE(end, fmt.Sprintf("range [0, %d]", size))
 	case off < hdrEnd:
-		e = lc.fail(RuleItemLayout, i, "slot overlaps with its data").withHE(
+		e = lc.fail(RuleItemLayout, i, "slot overlaps with its data").WithHE(
 			fmt.Sprintf("data start %d", off), fmt.Sprintf("at least item end %d", hdrEnd))
 	default:
 		return true

@@ -17,12 +17,12 @@ func checkNode(r *report, block []byte, ctx *Context) {
 		return e
 	}
 	if lv := h.Level(); lv == 0 || lv >= format.MaxLevel {
-		fail(-1, "invalid level for node").withHE(lv, fmt.Sprintf("[1, %d]", format.MaxLevel-1))
+		fail(-1, "invalid level for node").WithHE(lv, fmt.Sprintf("[1, %d]", format.MaxLevel-1))
 		return
 	}
 	nr, maxN := n.NrItems(), format.MaxKeyPtrs(ctx.NodeSize)
 	if nr == 0 || nr > maxN {
-		fail(-1, "invalid nritems").withHE(nr, fmt.Sprintf("[1, %d]", maxN))
+		fail(-1, "invalid nritems").WithHE(nr, fmt.Sprintf("[1, %d]", maxN))
 		return
 	}
 	for i := 0; i < nr && !r.done(); i++ {
@@ -43,10 +43,10 @@ func nodeSlot(n format.Node, i int, ctx *Context) *Error {
 		e.Reason = "invalid NULL node pointer"
 	case !ctx.aligned(ptr):
 		e.Reason = "unaligned pointer"
-		e.withHE(ptr, alignedTo(ctx.SectorSize))
+		e.WithHE(ptr, alignedTo(ctx.SectorSize))
 	case i > 0 && n.Key(i-1).Compare(k) >= 0:
 		e.Reason = "invalid key order"
-		e.withHE(k, "greater than "+n.Key(i-1).String())
+		e.WithHE(k, "greater than "+n.Key(i-1).String())
 	default:
 		return nil
 	}

@@ -55,7 +55,7 @@ func newSuperCheck(s *format.Super, raw []byte, mirror int64, all bool) *superCh
 func superErr(rule int, reason string, have, expect any) *Error {
 	e := &Error{Rule: rule, Kind: KindSuper, Slot: -1, Reason: reason}
 	if have != nil || expect != nil {
-		e.withHE(have, expect)
+		e.WithHE(have, expect)
 	}
 	return e
 }

@@ -186,21 +186,20 @@ func (o *op) checkChild(parent *cache.ExtentBuffer, slot int, child *cache.Exten
 
 // childMismatch reports a child whose header contradicts pointer slot of
 // parent: address, level or generation.
-func childMismatch(root uint64, parent *cache.ExtentBuffer, slot int, child *cache.ExtentBuffer) *Error {
+func childMismatch(root uint64, parent *cache.ExtentBuffer, slot int, child *cache.ExtentBuffer) *checker.Error {
 	n := parent.Node()
 	h := child.Header()
 	want := int(parent.Header().Level()) - 1
-	e := &Error{Root: root, Block: parent.Bytenr, Level: want + 1, Slot: slot}
+	bad := func(rule int, reason string) *checker.Error {
+		return corrupt(rule, root, parent.Bytenr, want+1, slot, reason)
+	}
 	switch {
 	case h.Bytenr() != n.BlockPtr(slot):
-		e.Reason = "child bytenr mismatch"
-		return e.withHE(h.Bytenr(), n.BlockPtr(slot))
+		return bad(checker.RuleBytenr, "child bytenr mismatch").WithHE(h.Bytenr(), n.BlockPtr(slot))
 	case int(h.Level()) != want:
-		e.Reason = "child level mismatch"
-		return e.withHE(h.Level(), want)
+		return bad(checker.RuleLevel, "child level mismatch").WithHE(h.Level(), want)
 	case h.Generation() != n.PtrGeneration(slot):
-		e.Reason = "key pointer generation mismatch"
-		return e.withHE(h.Generation(), n.PtrGeneration(slot))
+		return bad(checker.RuleTransid, "key pointer generation mismatch").WithHE(h.Generation(), n.PtrGeneration(slot))
 	}
 	return nil
 }

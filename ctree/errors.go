@@ -3,9 +3,8 @@ package ctree
 import (
 	"errors"
 	"fmt"
-	"strings"
 
-	"cowfs/disk/format"
+	"cowfs/checker"
 )
 
 // Sentinel errors of the tree operations. Callers switch on them with
@@ -26,50 +25,29 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
 
-// Error reports a tree that is not what it must be: found by Verify, or by a
-// search that met a child whose header contradicts its parent's pointer. It
-// locates the fault in the kernel tree-checker's form, e.g.
+// corrupt returns the corruption error of a tree that is not what it must
+// be: found by Verify, or by a search that met a child whose header
+// contradicts its parent's pointer. It prints in the kernel tree-checker's
+// form, e.g.
 //
 //	corrupt tree: root=256 block=5259264 level=1 slot=3, key pointer generation mismatch, have 7 expect 9
 //
-// errors.Is(err, format.ErrCorrupt) holds; Err, when set, is the checker's
-// error for the block (Unwrap returns it).
-type Error struct {
-	Root   uint64
-	Block  uint64
-	Level  int
-	Slot   int // -1: not one slot
-	Reason string
-	Have   string
-	Expect string
-	Err    error
+// rule is the checker rule the fault breaks; slot is -1 when the fault is
+// not in one slot.
+func corrupt(rule int, root, block uint64, level, slot int, reason string) *checker.Error {
+	return &checker.Error{Rule: rule, Kind: checker.KindTree, Root: root, Block: block, Level: level, Slot: slot,
+		Reason: reason}
 }
 
-func (e *Error) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "corrupt tree: root=%d block=%d level=%d", e.Root, e.Block, e.Level)
-	if e.Slot >= 0 {
-		fmt.Fprintf(&b, " slot=%d", e.Slot)
+// corruptBy is corrupt for a fault revealed by err (the checker's error for
+// the block, or its read error): err's rule when it has one, otherwise #14
+// (a block that cannot be read back counts as a failed checksum).
+func corruptBy(err error, root, block uint64, level, slot int, reason string) *checker.Error {
+	rule := checker.RuleLevelCsum
+	if ce, ok := errors.AsType[*checker.Error](err); ok && ce.Rule != checker.RuleInput {
+		rule = ce.Rule
 	}
-	b.WriteString(", ")
-	b.WriteString(e.Reason)
-	if e.Have != "" || e.Expect != "" {
-		fmt.Fprintf(&b, ", have %s expect %s", e.Have, e.Expect)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
-}
-
-// Unwrap returns the checker's error, if any.
-func (e *Error) Unwrap() error { return e.Err }
-
-// Is makes every Error match format.ErrCorrupt.
-func (e *Error) Is(target error) bool { return target == format.ErrCorrupt }
-
-// withHE sets Have and Expect.
-func (e *Error) withHE(have, expect any) *Error {
-	e.Have, e.Expect = fmt.Sprint(have), fmt.Sprint(expect)
+	e := corrupt(rule, root, block, level, slot, reason)
+	e.Err = err
 	return e
 }

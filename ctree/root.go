@@ -61,14 +61,27 @@ func OpenRoot(env *Env, id, bytenr uint64, level int, gen uint64) (*Root, error)
 		return nil, err
 	}
 	h := eb.Header()
-	if int(h.Level()) != level || h.Generation() != gen || h.Owner() != id {
+	if rule := rootMismatch(h, level, gen, id); rule != 0 {
 		env.Cache.Release(eb)
-		return nil, (&Error{Root: id, Block: bytenr, Level: level, Slot: -1,
-			Reason: "root block does not match its root item"}).withHE(
+		return nil, corrupt(rule, id, bytenr, level, -1, "root block does not match its root item").WithHE(
 			fmt.Sprintf("level %d gen %d owner %d", h.Level(), h.Generation(), h.Owner()),
 			fmt.Sprintf("level %d gen %d owner %d", level, gen, id))
 	}
 	return &Root{ID: id, env: env, node: eb}, nil
+}
+
+// rootMismatch returns the rule a root block's header breaks against its
+// root item (level #15, generation #16, owner #18), or 0.
+func rootMismatch(h format.Header, level int, gen, id uint64) int {
+	switch {
+	case int(h.Level()) != level:
+		return checker.RuleLevel
+	case h.Generation() != gen:
+		return checker.RuleTransid
+	case h.Owner() != id:
+		return checker.RuleOwner
+	}
+	return 0
 }
 
 // CreateRoot makes a new empty tree id (one empty leaf) in trans.

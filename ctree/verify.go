@@ -13,7 +13,7 @@ import (
 // level match the child's header; each child's first key equals its
 // parent's key; every key lies below the next parent key, so keys increase
 // across blocks; only the root leaf may be empty. It returns the first
-// fault as an *Error (errors.Is format.ErrCorrupt).
+// fault as a *checker.Error of KindTree (errors.Is format.ErrCorrupt).
 //
 // Blocks are read through the cache and read-locked top-down while
 // checked, so Verify may run beside searches, but it is meant for a quiet
@@ -40,14 +40,14 @@ type verifier struct {
 // nil for the root (no parent key), hi nil when nothing bounds it.
 func (v *verifier) block(eb *cache.ExtentBuffer, lo, hi *format.Key) error {
 	h := eb.Header()
-	e := &Error{Root: v.root.ID, Block: eb.Bytenr, Level: int(h.Level()), Slot: -1}
+	bad := func(rule int, reason string) *checker.Error {
+		return corrupt(rule, v.root.ID, eb.Bytenr, int(h.Level()), -1, reason)
+	}
 	switch {
 	case h.Bytenr() != eb.Bytenr:
-		e.Reason = "header bytenr mismatch"
-		return e.withHE(h.Bytenr(), eb.Bytenr)
+		return bad(checker.RuleBytenr, "header bytenr mismatch").WithHE(h.Bytenr(), eb.Bytenr)
 	case h.Owner() != v.root.ID:
-		e.Reason = "owner mismatch"
-		return e.withHE(h.Owner(), v.root.ID)
+		return bad(checker.RuleOwner, "owner mismatch").WithHE(h.Owner(), v.root.ID)
 	case h.Level() == 0:
 		return v.leaf(eb, lo, hi)
 	}
@@ -58,13 +58,13 @@ func (v *verifier) leaf(eb *cache.ExtentBuffer, lo, hi *format.Key) error {
 	cp := append([]byte(nil), eb.Data()...)
 	format.Header(cp).SetWritten(true) // the item rules run on written leaves only
 	if err := checker.CheckLeaf(cp, v.ctx); err != nil {
-		return &Error{Root: v.root.ID, Block: eb.Bytenr, Slot: -1, Reason: "leaf check failed", Err: err}
+		return corruptBy(err, v.root.ID, eb.Bytenr, 0, -1, "leaf check failed")
 	}
 	l := eb.Leaf()
 	n := l.NrItems()
 	if n == 0 {
 		if lo != nil {
-			return &Error{Root: v.root.ID, Block: eb.Bytenr, Slot: -1, Reason: "empty leaf below a node"}
+			return corrupt(checker.RuleEmptyLeaf, v.root.ID, eb.Bytenr, 0, -1, "empty leaf below a node")
 		}
 		return nil
 	}
@@ -73,8 +73,7 @@ func (v *verifier) leaf(eb *cache.ExtentBuffer, lo, hi *format.Key) error {
 
 func (v *verifier) node(eb *cache.ExtentBuffer, lo, hi *format.Key) error {
 	if err := checker.CheckNode(eb.Data(), v.ctx); err != nil {
-		return &Error{Root: v.root.ID, Block: eb.Bytenr, Level: int(eb.Header().Level()), Slot: -1,
-			Reason: "node check failed", Err: err}
+		return corruptBy(err, v.root.ID, eb.Bytenr, int(eb.Header().Level()), -1, "node check failed")
 	}
 	n := eb.Node()
 	nr := n.NrItems()
@@ -99,8 +98,7 @@ func (v *verifier) child(parent *cache.ExtentBuffer, slot int, hi *format.Key) e
 	exp, _ := checker.ExpectChild(parent.Data(), slot, v.root.ID)
 	eb, err := v.c.Get(exp)
 	if err != nil {
-		return &Error{Root: v.root.ID, Block: parent.Bytenr, Level: exp.Level + 1, Slot: slot,
-			Reason: "child unreadable", Err: err}
+		return corruptBy(err, v.root.ID, parent.Bytenr, exp.Level+1, slot, "child unreadable")
 	}
 	defer v.c.Release(eb)
 	eb.RLock()
@@ -114,14 +112,14 @@ func (v *verifier) child(parent *cache.ExtentBuffer, slot int, hi *format.Key) e
 // bounds checks a block's first and last keys against its parent's key lo
 // (the first key must equal it) and the next parent key hi.
 func (v *verifier) bounds(eb *cache.ExtentBuffer, first, last format.Key, lastSlot int, lo, hi *format.Key) error {
-	e := &Error{Root: v.root.ID, Block: eb.Bytenr, Level: int(eb.Header().Level())}
+	level := int(eb.Header().Level())
 	switch {
 	case lo != nil && first.Compare(*lo) != 0:
-		e.Reason = "first key does not match parent key"
-		return e.withHE(first, *lo)
+		return corrupt(checker.RuleFirstKey, v.root.ID, eb.Bytenr, level, 0, "first key does not match parent key").
+			WithHE(first, *lo)
 	case hi != nil && last.Compare(*hi) >= 0:
-		e.Slot, e.Reason = lastSlot, "key not below the next parent key"
-		return e.withHE(last, "less than "+hi.String())
+		return corrupt(checker.RuleKeyOrder, v.root.ID, eb.Bytenr, level, lastSlot, "key not below the next parent key").
+			WithHE(last, "less than "+hi.String())
 	}
 	return nil
 }

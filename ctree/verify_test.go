@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"cowfs/cache"
+	"cowfs/checker"
 	"cowfs/disk/format"
 )
 
@@ -20,7 +21,7 @@ func damage(t *testing.T, h *harness, eb *cache.ExtentBuffer, reason string, f f
 	err := Verify(h.root)
 	require.ErrorIs(t, err, format.ErrCorrupt)
 	require.ErrorContains(t, err, reason)
-	var e *Error
+	var e *checker.Error
 	require.ErrorAs(t, err, &e)
 	t.Log(err)
 	eb.Lock()

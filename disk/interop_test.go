@@ -33,7 +33,7 @@ func TestMkfsImage(t *testing.T) {
 	for _, c := range ReadSupers(f) {
 		require.NoError(t, c.Err, "mirror %d", c.Mirror)
 	}
-	s, err := ReadSuper(f)
+	s, err := readSuper(f)
 	require.NoError(t, err)
 	m, err := ChunkMapFromSuper(s)
 	require.NoError(t, err)
@@ -57,7 +57,7 @@ func TestWriteSuperAcceptedByProgs(t *testing.T) {
 	img := mkfsImage(t)
 	f, err := OpenFile(img, FileOptions{})
 	require.NoError(t, err)
-	s, err := ReadSuper(f)
+	s, err := readSuper(f)
 	require.NoError(t, err)
 	copy(s.Label[:], "cowfs-label")
 	require.NoError(t, WriteSuper(f, s))

@@ -23,21 +23,21 @@ type SuperCopy struct {
 
 // SuperError says why one superblock copy is unusable. It matches
 // format.ErrCorrupt when the copy carries the btrfs magic but fails a later
-// check (checksum type, checksum, bytenr): a copy that exists but is damaged.
-// A wrong magic means no superblock is there, and I/O errors are not
-// corruption either.
+// check (checksum type, checksum, bytenr, or a superblock rule of the
+// checker): a copy that exists but is damaged. A wrong magic means no
+// superblock is there, and I/O errors are not corruption either.
 type SuperError struct {
 	Offset  int64
 	Reason  string // short, e.g. "bad magic 0x0"
 	Corrupt bool
-	Err     error // the underlying I/O error, if any
+	Err     error // the underlying error, if any: I/O, or the broken rule
 }
 
 func (e *SuperError) Error() string {
 	return fmt.Sprintf("superblock at %d: %s", e.Offset, e.Reason)
 }
 
-// Unwrap returns the underlying I/O error.
+// Unwrap returns the underlying error.
 func (e *SuperError) Unwrap() error { return e.Err }
 
 // Is makes a corrupt copy match format.ErrCorrupt.
@@ -48,8 +48,9 @@ func superFits(dev Device, i int) bool {
 	return format.MirrorOffset(i)+format.SuperSize <= dev.Size()
 }
 
-// ReadSupers reads and validates every superblock copy that fits the device,
-// primary first.
+// ReadSupers reads every superblock copy that fits the device, primary
+// first, and checks that each is intact (magic, checksum, bytenr). It does
+// not apply the superblock rules: openers call checker.ReadSupers.
 func ReadSupers(dev Device) []SuperCopy {
 	var out []SuperCopy
 	for i := range format.SuperMirrorMax {
@@ -95,23 +96,30 @@ func checkSuper(s *format.Super, buf []byte, off int64) error {
 	return nil
 }
 
-// ReadSuper returns the valid copy with the highest generation; the primary
-// wins ties. With no valid copy it returns a NoSuperError.
-func ReadSuper(dev Device) (*format.Super, error) {
-	copies := ReadSupers(dev)
-	var best *format.Super
-	for _, c := range copies {
-		if c.Err == nil && (best == nil || c.Super.Generation > best.Generation) {
-			best = c.Super
-		}
-	}
+// NewestSuper returns the valid copy (Err nil) with the highest generation;
+// the primary wins ties. With no valid copy it returns a NoSuperError.
+// Openers call checker.ReadSuper, which also applies the superblock rules.
+func NewestSuper(copies []SuperCopy) (*format.Super, error) {
+	best := Newest(copies, func(c *SuperCopy) bool { return c.Err == nil })
 	if best == nil {
 		return nil, &NoSuperError{Copies: copies}
 	}
-	return best, nil
+	return best.Super, nil
 }
 
-// NoSuperError is ReadSuper's error when no copy is valid. It matches
+// Newest returns the copy with the highest generation among those ok
+// accepts (the earliest wins ties: copies come primary first), or nil.
+func Newest(copies []SuperCopy, ok func(*SuperCopy) bool) *SuperCopy {
+	var best *SuperCopy
+	for i := range copies {
+		if c := &copies[i]; ok(c) && (best == nil || c.Super.Generation > best.Super.Generation) {
+			best = c
+		}
+	}
+	return best
+}
+
+// NoSuperError is NewestSuper's error when no copy is valid. It matches
 // ErrNoSuper, and format.ErrCorrupt when some copy was corrupt.
 type NoSuperError struct {
 	Copies []SuperCopy // every copy that fits the device; the rest lie beyond its end

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"cowfs/alloc"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -106,7 +107,7 @@ func hasFreeSpaceTree(path string) (bool, error) {
 		return false, err
 	}
 	defer dev.Close()
-	sb, err := disk.ReadSuper(dev)
+	sb, err := checker.ReadSuper(dev)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}

@@ -1,6 +1,7 @@
 package fsck
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 
@@ -41,7 +42,7 @@ var ErrSysChunkArray = errors.New("unusable sys_chunk_array")
 // verifies. A damaged chunk-tree block is not an error here (the walk
 // reports it); no valid superblock or an unusable sys_chunk_array is.
 func Open(dev disk.Device) (*Image, error) {
-	img := &Image{Dev: dev, Supers: disk.ReadSupers(dev)}
+	img := &Image{Dev: dev, Supers: checker.ReadSupers(dev)}
 	c, err := chooseSuper(img.Supers)
 	if err != nil {
 		return nil, err
@@ -58,34 +59,29 @@ func Open(dev disk.Device) (*Image, error) {
 	return img, nil
 }
 
-// chooseSuper picks the superblock copy to use: among the copies that read
-// back intact (magic, checksum, bytenr) and whose geometry is usable, the one
-// with the highest generation; on a tie, one passing every superblock rule,
-// then the primary. A copy whose node size, sector size or checksum type is
-// unusable is never chosen: nothing could be read with it.
+// chooseSuper picks the superblock copy to use: the one every opener would
+// use (checker.ReadSupers judged it intact and within the superblock rules;
+// the newest, the primary on a tie). When none is, fsck still checks the
+// newest copy that read back intact (magic, checksum, bytenr) and whose
+// geometry is usable, and reports the rules it breaks; a copy whose node
+// size, sector size or checksum type is unusable is never chosen: nothing
+// could be read with it.
 func chooseSuper(copies []disk.SuperCopy) (*disk.SuperCopy, error) {
-	var best *disk.SuperCopy
-	bestOK := false
-	var geometry error
-	for i := range copies {
-		c := &copies[i]
-		if c.Err != nil {
-			continue
-		}
-		if err := usableGeometry(c); err != nil {
-			geometry = err
-			continue
-		}
-		_, err := checker.CheckSuper(c.Super, nil, c.Offset)
-		ok := err == nil
-		if best == nil || c.Super.Generation > best.Super.Generation ||
-			(c.Super.Generation == best.Super.Generation && ok && !bestOK) {
-			best, bestOK = c, ok
-		}
+	if c := disk.Newest(copies, func(c *disk.SuperCopy) bool { return c.Err == nil }); c != nil {
+		return c, nil
 	}
+	var geometry error
+	c := disk.Newest(copies, func(c *disk.SuperCopy) bool {
+		if _, broke := errors.AsType[*checker.Error](c.Err); !broke {
+			return false
+		}
+		err := usableGeometry(c)
+		geometry = cmp.Or(geometry, err)
+		return err == nil
+	})
 	switch {
-	case best != nil:
-		return best, nil
+	case c != nil:
+		return c, nil
 	case geometry != nil:
 		return nil, geometry
 	}

@@ -79,19 +79,27 @@ func (l loc) String() string {
 
 // xadd reports a cross-reference problem: "<kind> (#rule): <where>, <what>".
 func (r *run) xadd(kind Kind, rule int, at loc, msg string, args ...any) {
+	r.add(xproblem(kind, rule, at, msg, args...))
+}
+
+// xwarn records a warning in the same form.
+func (r *run) xwarn(kind Kind, rule int, at loc, msg string, args ...any) {
+	r.rep.Warnings = append(r.rep.Warnings, xproblem(kind, rule, at, msg, args...))
+}
+
+// xnote records a note in the same form.
+func (r *run) xnote(kind Kind, rule int, at loc, msg string, args ...any) {
+	r.rep.Notes = append(r.rep.Notes, xproblem(kind, rule, at, msg, args...))
+}
+
+func xproblem(kind Kind, rule int, at loc, msg string, args ...any) Problem {
 	p := Problem{Kind: kind, Rule: rule, Tree: at.tree, Block: at.block, Slot: at.slot,
 		Message: fmt.Sprintf("%v (#%d): %v, ", kind, rule, at) + fmt.Sprintf(msg, args...)}
 	if at.hasKey {
 		k := at.key
 		p.Key = &k
 	}
-	r.add(p)
-}
-
-// xwarn records a warning in the same form.
-func (r *run) xwarn(kind Kind, rule int, at loc, msg string, args ...any) {
-	r.rep.Warnings = append(r.rep.Warnings, Problem{Kind: kind, Rule: rule, Tree: at.tree, Block: at.block,
-		Slot: at.slot, Message: fmt.Sprintf("%v (#%d): %v, ", kind, rule, at) + fmt.Sprintf(msg, args...)})
+	return p
 }
 
 // unusable notes a block the walk could not read or trust.
@@ -143,6 +151,9 @@ func (x *xref) root(t Tree) {
 func (x *xref) block(v *Visit) {
 	if v.Tree.ID == format.TreeLogObjectID {
 		return
+	}
+	if v.Slot < 0 {
+		x.ext.rootBlock(v)
 	}
 	if format.Header(v.Block).Level() > 0 {
 		x.ext.pointers(v)

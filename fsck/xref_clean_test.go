@@ -15,17 +15,48 @@ import (
 )
 
 // TestXrefCleanDefaults: mkfs.btrfs defaults (DUP metadata, free-space
-// tree) filled by the kernel. mkfs.btrfs leaves FREE_SPACE_INFOs of the
-// block groups it removed: a warning, as btrfs check says nothing.
+// tree) filled by the kernel, with 16 and 64 KiB nodes: no problem and no
+// warning (the kernel keeps mkfs.btrfs's leftover FREE_SPACE_INFOs, notes).
 func TestXrefCleanDefaults(t *testing.T) {
 	t.Parallel()
-	img := kernelImage(t)
-	rep := check(t, img)
+	for _, opts := range [][]string{nil, {"-n", "65536"}} {
+		img := kernelImage(t, opts...)
+		requireNoWarnings(t, check(t, img))
+		requireBtrfsCheck(t, img, true, "no error found")
+	}
+}
+
+// TestCheckCleanMkfsDefaults: fresh mkfs.btrfs images with its defaults
+// (DUP metadata, free-space tree) of several sizes and node sizes give no
+// problem and no warning, like btrfs check. mkfs.btrfs 6.2 leaves the
+// FREE_SPACE_INFOs of the two temporary block groups it deleted, below the
+// first real one: those are notes.
+func TestCheckCleanMkfsDefaults(t *testing.T) {
+	t.Parallel()
+	for _, size := range []int64{128 * mib, 1024 * mib, 5 << 30} {
+		for _, ns := range []string{"4096", "16384", "65536"} {
+			img := fscktest.Mkfs(t, size, "-n", ns)
+			rep := check(t, img)
+			requireNoWarnings(t, rep)
+			requireTrees(t, rep)
+			requireBtrfsCheck(t, img, true, "no error found")
+		}
+	}
+}
+
+// requireNoWarnings requires a clean report without warnings, and that its
+// notes are mkfs.btrfs's leftover FREE_SPACE_INFOs.
+func requireNoWarnings(t *testing.T, rep *fsck.Report) {
+	t.Helper()
 	requireClean(t, rep)
 	for _, w := range rep.Warnings {
-		require.Equal(t, fsck.KindFreeSpace, w.Kind, w.Message)
+		t.Errorf("warning: %s", w.Message)
 	}
-	requireBtrfsCheck(t, img, true, "no error found")
+	for _, n := range rep.Notes {
+		t.Logf("note: %s", n.Message)
+		require.Equal(t, fsck.KindFreeSpace, n.Kind, n.Message)
+		require.Contains(t, n.Message, "leftover of mkfs.btrfs")
+	}
 }
 
 // TestXrefCleanExotic: 4 KiB nodes without skinny metadata and NO_HOLES,

@@ -15,6 +15,9 @@ type extentFacts struct {
 	stray    []loc       // keyed backrefs with no extent item before them
 	treeRefs []treeRef
 	dataRefs []dataRef
+	// selfShared are the root blocks whose header has the old backref
+	// revision (0): their extent's backref is a shared ref to themselves.
+	selfShared []uint64
 }
 
 // extentRec is one EXTENT_ITEM or METADATA_ITEM.
@@ -148,6 +151,16 @@ func keyedBackref(k format.Key, data []byte) (backref, bool) {
 		return backref{}, false
 	}
 	return backref{typ: k.Type, count: d.Count, root: d.Root, ino: d.ObjectID, off: d.Offset}, true
+}
+
+// rootBlock notes a root block of the old backref revision: from before
+// mixed backrefs, every backref named its parent block, and a root's named
+// itself. btrfs check looks for that shared ref; the kernel treats such a
+// block as FULL_BACKREF when it copies it.
+func (f *extentFacts) rootBlock(v *Visit) {
+	if format.Header(v.Block).BackrefRev() < format.BackrefRev {
+		f.selfShared = append(f.selfShared, v.Expect.Bytenr)
+	}
 }
 
 // pointers records every child pointer of a usable node.

@@ -19,6 +19,7 @@ func (t *fsTree) fileExtent(at loc, data []byte) {
 	if !c.has || c.inode.Mode&modeType == modeDir {
 		return // reported when the inode ends
 	}
+	t.encoding(at, fe)
 	length := fe.NumBytes
 	if fe.Type == format.FileExtentInline {
 		length = t.inlineExtent(at, fe)
@@ -26,6 +27,15 @@ func (t *fsTree) fileExtent(at loc, data []byte) {
 		t.diskExtent(at, fe)
 	}
 	t.extentOrder(at, length)
+}
+
+// encoding checks other_encoding is 0 (#64): no other encoding is defined,
+// the kernel writes 0, and cowfs refuses to read an extent with another.
+// (Encryption is the checker's #25.)
+func (t *fsTree) encoding(at loc, fe *format.FileExtent) {
+	if fe.OtherEncoding != 0 {
+		t.add(64, at, "file extent with other_encoding %d, expect 0 (no other encoding is defined)", fe.OtherEncoding)
+	}
 }
 
 // extentOrder checks that an extent starts at or after the end of the one

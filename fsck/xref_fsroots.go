@@ -164,6 +164,7 @@ func (t *fsTree) finish() {
 	t.finishInode()
 	t.matchNames()
 	t.rootDir()
+	t.rootDirID()
 	t.orphanItems()
 }
 

@@ -97,6 +97,26 @@ func (t *fsTree) rootDir() {
 	}
 }
 
+// rootDirID checks that the ROOT_ITEM's root_dirid names the root
+// directory (#60): the kernel opens inode 256 whatever it says, btrfs check
+// looks for the inode it names.
+func (t *fsTree) rootDirID() {
+	ri := t.r.x.roots.find(t.id)
+	switch {
+	case ri == nil || ri.dirid == rootDirIno:
+	case !t.has(ri.dirid):
+		t.add(60, ri.at, "root %d root dir %d not found (ROOT_ITEM root_dirid, expect %d)", t.id, ri.dirid, rootDirIno)
+	default:
+		t.add(60, ri.at, "ROOT_ITEM root_dirid %d, expect the root directory %d", ri.dirid, rootDirIno)
+	}
+}
+
+// has reports whether inode ino has an INODE_ITEM.
+func (t *fsTree) has(ino uint64) bool {
+	_, ok := t.mode(ino)
+	return ok
+}
+
 // mode returns the mode of inode ino, if it has an INODE_ITEM.
 func (t *fsTree) mode(ino uint64) (uint32, bool) {
 	i, ok := slices.BinarySearchFunc(t.inodes, ino, func(b inodeBrief, n uint64) int { return cmpU64(b.ino, n) })

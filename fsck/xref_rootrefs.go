@@ -14,6 +14,7 @@ type rootFacts struct {
 
 type rootRec struct {
 	id, gen uint64
+	dirid   uint64 // root_dirid: the tree's root directory
 	refs    uint32
 	at      loc
 }
@@ -41,7 +42,8 @@ func (f *rootFacts) item(at loc, data []byte) {
 	switch {
 	case k.Type == format.RootItemKey:
 		if ri, err := format.DecodeRootItem(data); err == nil && k.ObjectID != format.TreeRelocObjectID {
-			f.items = append(f.items, rootRec{id: k.ObjectID, gen: ri.Generation, refs: ri.Refs, at: at})
+			f.items = append(f.items, rootRec{id: k.ObjectID, gen: ri.Generation, dirid: ri.RootDirID, refs: ri.Refs,
+				at: at})
 		}
 	case k.Type == format.RootRefKey || k.Type == format.RootBackrefKey:
 		if rr, err := format.DecodeRootRef(data); err == nil {
@@ -54,6 +56,16 @@ func (f *rootFacts) item(at loc, data []byte) {
 		}
 		f.orphans[k.Offset] = true
 	}
+}
+
+// find returns the ROOT_ITEM of tree id, if any.
+func (f *rootFacts) find(id uint64) *rootRec {
+	for i := range f.items {
+		if f.items[i].id == id {
+			return &f.items[i]
+		}
+	}
+	return nil
 }
 
 // genAt is a tree's root generation and where it is recorded.

@@ -67,18 +67,12 @@ func (r *run) treeExtent(e *extentRec, group []treeRef) {
 	r.treeBackrefs(e, group)
 }
 
-// treeBackrefs compares a tree block's backrefs with its pointers: a
-// pointer from a FULL_BACKREF parent needs a shared ref to that parent,
-// any other a tree ref to the parent's owner (the tree id for a root).
+// treeBackrefs compares a tree block's backrefs with its pointers.
 func (r *run) treeBackrefs(e *extentRec, group []treeRef) {
 	f := &r.x.ext
 	want := make([]backref, 0, len(group))
 	for _, t := range group {
-		if t.parent != 0 && f.fullBackref(t.parent) {
-			want = append(want, backref{typ: format.SharedBlockRefKey, count: 1, root: t.parent})
-		} else {
-			want = append(want, backref{typ: format.TreeBlockRefKey, count: 1, root: t.owner})
-		}
+		want = append(want, f.backrefFor(t))
 	}
 	var have []backref
 	for _, b := range f.refsOf(e) {
@@ -90,6 +84,20 @@ func (r *run) treeBackrefs(e *extentRec, group []treeRef) {
 		r.xadd(KindExtentRef, 50, e.loc(), "tree block %d: %v has count %d, found %d pointers",
 			e.start, d.ref, d.have, d.want)
 	}
+}
+
+// backrefFor is the backref pointer t calls for: a shared ref to the parent
+// when the parent is FULL_BACKREF, a shared ref to the block itself for a
+// root of the old backref revision, otherwise a tree ref to the parent's
+// owner (the tree id for a root).
+func (f *extentFacts) backrefFor(t treeRef) backref {
+	switch {
+	case t.parent != 0 && f.fullBackref(t.parent):
+		return backref{typ: format.SharedBlockRefKey, count: 1, root: t.parent}
+	case t.parent == 0 && slices.Contains(f.selfShared, t.child):
+		return backref{typ: format.SharedBlockRefKey, count: 1, root: t.child}
+	}
+	return backref{typ: format.TreeBlockRefKey, count: 1, root: t.owner}
 }
 
 // treePlacement checks where a tree block lies (#50): in a METADATA chunk

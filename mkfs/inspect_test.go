@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/checker"
 	"cowfs/disk"
 	"cowfs/disk/format"
 )
@@ -23,7 +24,7 @@ type image struct {
 // readImage reads and structurally verifies every tree block.
 func readImage(t *testing.T, dev disk.Device) *image {
 	t.Helper()
-	s, err := disk.ReadSuper(dev)
+	s, err := checker.ReadSuper(dev)
 	require.NoError(t, err)
 	im := &image{t: t, dev: dev, super: s, chunks: map[uint64]*format.ChunkItem{},
 		leaves: map[uint64]format.Leaf{}, addrs: map[uint64]uint64{}}

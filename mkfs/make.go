@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"cowfs/checker"
 	"cowfs/disk"
 	"cowfs/disk/format"
 )
@@ -59,7 +60,7 @@ func Make(dev disk.Device, opts Options) (*Result, error) {
 // Force is set; a caller about to change the device first (grow an image)
 // calls it before doing so.
 func Probe(dev disk.Device) error {
-	s, err := disk.ReadSuper(dev)
+	s, err := checker.ReadSuper(dev)
 	var none *disk.NoSuperError
 	switch {
 	case err == nil:
@@ -69,7 +70,7 @@ func Probe(dev disk.Device) error {
 		// damaged filesystem, still one (mkfs.btrfs refuses it too).
 		for _, c := range none.Copies {
 			if c.Super != nil && c.Super.Magic == format.Magic {
-				return fmt.Errorf("%w (damaged: %v)", ErrExists, c.Err)
+				return fmt.Errorf("%w (damaged: %w)", ErrExists, c.Err)
 			}
 		}
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/checker"
 	"cowfs/disk"
 	"cowfs/disk/format"
 	"cowfs/fsck"
@@ -215,7 +216,7 @@ func TestRefusesExistingFilesystem(t *testing.T) {
 	second, err := Make(dev, o)
 	require.NoError(t, err)
 	require.NotEqual(t, first.Fsid, second.Fsid)
-	s, err := disk.ReadSuper(dev)
+	s, err := checker.ReadSuper(dev)
 	require.NoError(t, err)
 	require.Equal(t, second.Fsid, s.Fsid)
 }
@@ -230,7 +231,7 @@ func TestRefusesDamagedFilesystem(t *testing.T) {
 			dev.Bytes()[off+format.SuperSize-1] ^= 0xff // in the padding: only the checksum breaks
 		}
 	}
-	_, err := disk.ReadSuper(dev)
+	_, err := checker.ReadSuper(dev)
 	require.ErrorIs(t, err, disk.ErrNoSuper, "no valid copy left")
 	before := bytes.Clone(dev.Bytes())
 	_, err = Make(dev, o)
@@ -287,7 +288,7 @@ func TestLongestLabel(t *testing.T) {
 	o := DefaultOptions()
 	o.Label = string(bytes.Repeat([]byte("L"), MaxLabelLen))
 	dev, _ := makeOn(t, 32<<20, o)
-	s, err := disk.ReadSuper(dev)
+	s, err := checker.ReadSuper(dev)
 	require.NoError(t, err)
 	require.Equal(t, o.Label, s.LabelString())
 	require.Zero(t, s.Label[MaxLabelLen], "NUL-terminated")
@@ -361,7 +362,7 @@ func TestDeterministic(t *testing.T) {
 	a, _ := makeOn(t, 32<<20, o)
 	b, _ := makeOn(t, 32<<20, o)
 	require.True(t, bytes.Equal(a.Bytes(), b.Bytes()))
-	s, err := disk.ReadSuper(a)
+	s, err := checker.ReadSuper(a)
 	require.NoError(t, err)
 	require.Equal(t, format.UUID{1}, s.Fsid)
 	require.Equal(t, format.UUID{3}, s.DevItem.UUID)

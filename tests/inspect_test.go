@@ -336,6 +336,7 @@ func TestFsckCleanOnOracleImages(t *testing.T) {
 			out, errs, code := inspectRun(t, "fsck", img.path)
 			require.Zero(t, code, "%s%s", out, errs)
 			require.Contains(t, out, "no problems found")
+			require.NotContains(t, out, "warning", "btrfs check warns about none of these images")
 			fscktest.Run(t, "btrfs", "check", img.path)
 		})
 	}
@@ -425,6 +426,7 @@ func TestBadInputEveryCommand(t *testing.T) {
 	}
 	badMagic := func(s *format.Super) { s.Magic ^= 0xff }
 	flipLabel := func(s *format.Super) { s.Label[0] ^= 'Z' }
+	halfLeaf := func(s *format.Super) { s.LeafSize = s.NodeSize / 2 }
 	supers := func(edit func(*format.Super), stale bool, offs ...int64) func(*testing.T, string) string {
 		return func(t *testing.T, dir string) string {
 			p := copyGood(t, dir)
@@ -507,6 +509,14 @@ func TestBadInputEveryCommand(t *testing.T) {
 			"fsck":       {1, "superblock primary at 65536: bad superblock: superblock checksum mismatch", true},
 			"dump-super": {0, "[DON'T MATCH]", true},
 			"dump-tree":  {1, "%s: primary superblock at 65536: xxhash64 checksum mismatch; dumping from the superblock copy at 67108864", false},
+			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
+		}},
+		// A superblock rule broken in the primary only: every opener takes
+		// the mirror (checker.ReadSupers); dump-super prints the copy as it is.
+		{"leafsize in the primary", supers(halfLeaf, false, format.SuperInfoOffset), map[string]badInputWant{
+			"fsck":       {1, "superblock primary at 65536: bad superblock: invalid leafsize, have 8192 expect 16384", true},
+			"dump-super": {0, "leafsize (deprecated)\t8192", true},
+			"dump-tree":  {1, "%s: primary superblock at 65536: bad superblock: invalid leafsize, have 8192 expect 16384; dumping from the superblock copy at 67108864", false},
 			"mkfs":       {1, "%s: device already holds a btrfs filesystem", false},
 		}},
 		{"tree block checksum mismatch", func(t *testing.T, dir string) string {

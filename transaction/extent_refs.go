@@ -31,9 +31,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"cowfs/alloc"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk/format"
 )
@@ -45,59 +45,18 @@ type extentAccounting interface {
 	ExtentDeleted(bytenr, numBytes uint64, data bool)  // used -> pinned (until commit)
 }
 
-// RefError reports extent-tree content that contradicts a delayed
-// reference: the extent item or the exact backref a drop needs is missing,
-// a count would go below zero, or the item is not the extent the head
-// describes. The kernel aborts the transaction with EUCLEAN here
-// (btrfs-format.md #42). It prints in the tree-checker's form, e.g.
+// ruleDelayedRef is btrfs-format.md #42: running a delayed reference needs
+// the extent item and the exact backref it changes. Content contradicting a
+// delayed reference — the extent item or the backref a drop needs is
+// missing, a count would go below zero, the item is not the extent the head
+// describes — is a *checker.Error of KindExtentRef with this rule; the
+// kernel aborts the transaction with EUCLEAN here. It prints in the
+// tree-checker's form, e.g.
 //
 //	corrupt extent tree: bytenr=5505024 root=5 level=0, unable to find ref
 //
-// errors.Is(err, format.ErrCorrupt) holds; Err, when set, is the decoding
-// error of the item (Unwrap returns it).
-type RefError struct {
-	Bytenr uint64
-	Data   bool
-	Root   uint64 // the backref's root (0: the fault is not in one backref)
-	// Level of a tree block; Objectid and Offset of a data backref.
-	Level            int
-	Objectid, Offset uint64
-	Reason           string
-	Have, Expect     string
-	Err              error
-}
-
-func (e *RefError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "corrupt extent tree: bytenr=%d", e.Bytenr)
-	switch {
-	case e.Root == 0:
-	case e.Data:
-		fmt.Fprintf(&b, " root=%d objectid=%d offset=%d", e.Root, e.Objectid, e.Offset)
-	default:
-		fmt.Fprintf(&b, " root=%d level=%d", e.Root, e.Level)
-	}
-	b.WriteString(", ")
-	b.WriteString(e.Reason)
-	if e.Have != "" || e.Expect != "" {
-		fmt.Fprintf(&b, ", have %s expect %s", e.Have, e.Expect)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	return b.String()
-}
-
-// Unwrap returns the decoding error, if any.
-func (e *RefError) Unwrap() error { return e.Err }
-
-// Is makes every RefError match format.ErrCorrupt.
-func (e *RefError) Is(target error) bool { return target == format.ErrCorrupt }
-
-func (e *RefError) withHE(have, expect any) *RefError {
-	e.Have, e.Expect = fmt.Sprint(have), fmt.Sprint(expect)
-	return e
-}
+// and errors.Is(err, format.ErrCorrupt) holds.
+const ruleDelayedRef = 42
 
 // maxExtentItemSize is the kernel's bound on an extent item with inline
 // refs: a new inline ref is added only while the item stays strictly below
@@ -117,8 +76,7 @@ func maxExtentItemSize(nodesize uint32) int {
 func runRefHeads(trans ctree.Trans, extent *ctree.Root, acct extentAccounting, heads []*alloc.RefHead, transid uint64) error {
 	for _, h := range heads {
 		if err := runRefHead(trans, extent, acct, h, transid); err != nil {
-			var re *RefError
-			if errors.As(err, &re) {
+			if re, ok := errors.AsType[*checker.Error](err); ok && re.Kind == checker.KindExtentRef {
 				return fmt.Errorf("run delayed refs: %w", err)
 			}
 			return fmt.Errorf("run delayed refs: bytenr %d: %w", h.Bytenr, err)
@@ -203,12 +161,18 @@ func (k *keyedRef) isBackref() bool {
 	return false
 }
 
-// fault is a RefError about the head's extent, located at ref r if given.
-func (s *extentState) fault(r *alloc.RefDelta, reason string, args ...any) *RefError {
+// fault is the corruption error about the head's extent, located at ref r
+// if given: a tree backref by its root and the block's level, a data
+// backref by its root and the file extent key it stands for.
+func (s *extentState) fault(r *alloc.RefDelta, reason string, args ...any) *checker.Error {
 	h := s.head
-	e := &RefError{Bytenr: h.Bytenr, Data: h.Data, Level: h.Level, Reason: fmt.Sprintf(reason, args...)}
+	e := &checker.Error{Rule: ruleDelayedRef, Kind: checker.KindExtentRef, Block: h.Bytenr, Level: h.Level, Slot: -1,
+		Reason: fmt.Sprintf(reason, args...)}
 	if r != nil {
-		e.Root, e.Objectid, e.Offset = r.Root, r.Objectid, r.Offset
+		e.Root = r.Root
+		if h.Data {
+			e.Key = &format.Key{ObjectID: r.Objectid, Type: format.ExtentDataKey, Offset: r.Offset}
+		}
 	}
 	return e
 }
@@ -225,7 +189,7 @@ func loadExtent(extent *ctree.Root, h *alloc.RefHead) (*extentState, error) {
 		switch item.Key.Type {
 		case format.ExtentItemKey, format.MetadataItemKey:
 			if s.found {
-				return nil, s.fault(nil, "two extent items").withHE(item.Key, s.key)
+				return nil, s.fault(nil, "two extent items").WithHE(item.Key, s.key)
 			}
 			s.found, s.key, s.raw = true, item.Key, item.Data
 			continue
@@ -247,7 +211,7 @@ func loadExtent(extent *ctree.Root, h *alloc.RefHead) (*extentState, error) {
 	}
 	if !s.found {
 		if len(s.keyed) > 0 {
-			return nil, s.fault(nil, "backref items without an extent item").withHE(s.keyed[0].key, "none")
+			return nil, s.fault(nil, "backref items without an extent item").WithHE(s.keyed[0].key, "none")
 		}
 		return s, nil
 	}
@@ -275,11 +239,11 @@ func (s *extentState) decode() error {
 	}
 	switch {
 	case kind != h.Data || item.Flags&(format.ExtentFlagData|format.ExtentFlagTreeBlock) == 0:
-		return s.fault(nil, "extent kind mismatch").withHE(fmt.Sprintf("%v flags 0x%x", s.key, item.Flags), kindName(h.Data))
+		return s.fault(nil, "extent kind mismatch").WithHE(fmt.Sprintf("%v flags 0x%x", s.key, item.Flags), kindName(h.Data))
 	case length != h.NumBytes:
-		return s.fault(nil, "extent length mismatch").withHE(length, h.NumBytes)
+		return s.fault(nil, "extent length mismatch").WithHE(length, h.NumBytes)
 	case !h.Data && level != h.Level:
-		return s.fault(nil, "tree block level mismatch").withHE(level, h.Level)
+		return s.fault(nil, "tree block level mismatch").WithHE(level, h.Level)
 	}
 	return nil
 }
@@ -308,7 +272,7 @@ func (s *extentState) apply(r alloc.RefDelta) error {
 		return err
 	}
 	if r.Delta < 0 && s.item.Refs < uint64(-r.Delta) {
-		return s.fault(&r, "extent refs underflow").withHE(s.item.Refs, fmt.Sprintf(">= %d", -r.Delta))
+		return s.fault(&r, "extent refs underflow").WithHE(s.item.Refs, fmt.Sprintf(">= %d", -r.Delta))
 	}
 	s.item.Refs += uint64(r.Delta) // two's complement: a drop subtracts
 	return nil
@@ -342,7 +306,7 @@ func (s *extentState) changeTree(r alloc.RefDelta) error {
 		return fmt.Errorf("second reference to tree block (root %d; blocks shared between trees need snapshots): %w",
 			r.Root, errors.ErrUnsupported)
 	case r.Delta != -1:
-		return s.fault(&r, "tree backref count underflow").withHE(1, -r.Delta)
+		return s.fault(&r, "tree backref count underflow").WithHE(1, -r.Delta)
 	}
 	for i, ref := range s.item.Inline {
 		if ref.Type == format.TreeBlockRefKey && ref.Offset == r.Root {
@@ -421,7 +385,7 @@ func (s *extentState) newCount(r alloc.RefDelta, old uint32) (uint32, error) {
 	c := int64(old) + r.Delta
 	switch {
 	case c < 0:
-		return 0, s.fault(&r, "data backref count underflow").withHE(old, fmt.Sprintf(">= %d", -r.Delta))
+		return 0, s.fault(&r, "data backref count underflow").WithHE(old, fmt.Sprintf(">= %d", -r.Delta))
 	case c > int64(^uint32(0)):
 		return 0, fmt.Errorf("data backref (root %d objectid %d offset %d): count %d overflows u32",
 			r.Root, r.Objectid, r.Offset, c)
@@ -511,7 +475,7 @@ func (s *extentState) finish() error {
 		}
 	}
 	if left > 0 {
-		return s.fault(nil, "extent refs 0 with backrefs left").withHE(left, 0)
+		return s.fault(nil, "extent refs 0 with backrefs left").WithHE(left, 0)
 	}
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"cowfs/alloc"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk/format"
 )
@@ -240,8 +241,10 @@ func requireCorrupt(t *testing.T, err error, parts ...string) {
 	t.Helper()
 	require.Error(t, err)
 	require.ErrorIs(t, err, format.ErrCorrupt)
-	var re *RefError
+	var re *checker.Error
 	require.ErrorAs(t, err, &re)
+	require.Equal(t, checker.KindExtentRef, re.Kind)
+	require.Equal(t, ruleDelayedRef, re.Rule)
 	for _, p := range parts {
 		require.Contains(t, err.Error(), p)
 	}

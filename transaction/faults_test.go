@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/checker"
 	"cowfs/disk"
 	"cowfs/fsck"
 	"cowfs/mkfs"
@@ -84,7 +85,7 @@ func TestCommitCrashAtEveryWrite(t *testing.T) {
 		}
 		require.True(t, dev.Crashed(), "write %d: %v", n, err)
 		t.Run(fmt.Sprintf("after %d writes", n), func(t *testing.T) {
-			sb, serr := disk.ReadSuper(mem)
+			sb, serr := checker.ReadSuper(mem)
 			require.NoError(t, serr)
 			want := 30
 			if sb.Generation > 2 && countCommitted(t, mem) == 60 {

@@ -271,7 +271,7 @@ func openKernelImage(t *testing.T, path string) *kernelImage {
 	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, Buffered: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dev.Close() })
-	super, err := disk.ReadSuper(dev)
+	super, err := checker.ReadSuper(dev)
 	require.NoError(t, err)
 	cmap, err := disk.ChunkMapFromSuper(super)
 	require.NoError(t, err)

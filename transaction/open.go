@@ -40,7 +40,7 @@ func OpenFile(path string, opts Options) (*FS, error) {
 // filesystem on dev and starts its first transaction. Nothing is written
 // until a handle changes something.
 func Open(dev disk.Device, opts Options) (*FS, error) {
-	sb, err := disk.ReadSuper(dev)
+	sb, err := checker.ReadSuper(dev)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"cowfs/cache"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -106,7 +107,7 @@ func seedOptions(dev disk.Device, cfg SeedConfig) Options {
 	o.CommitInterval = -1
 	o.Tree.Policy, o.Tree.HoldReadsAfter = cfg.Policy, cfg.HoldReadsAfter
 	o.Reservations = cfg.Reservations
-	sb, err := disk.ReadSuper(dev)
+	sb, err := checker.ReadSuper(dev)
 	ns := int64(16384)
 	if err == nil {
 		ns = int64(sb.NodeSize)

@@ -1,6 +1,7 @@
 package transaction
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"cowfs/alloc"
+	"cowfs/checker"
 	"cowfs/ctree"
 	"cowfs/disk"
 	"cowfs/disk/format"
@@ -288,14 +290,24 @@ func TestConcurrentHandlesAndCommits(t *testing.T) {
 
 func TestOpenRefusesUnsupported(t *testing.T) {
 	path := fsImage(t, 256<<20)
-	setSuperField(t, path, func(sb *format.Super) { sb.IncompatFlags |= 1 << 40 })
+	// A bit the kernel knows but cowfs does not handle: unsupported.
+	setSuperField(t, path, func(sb *format.Super) { sb.IncompatFlags |= format.IncompatRaid1C34 })
 	before, err := os.ReadFile(path)
 	require.NoError(t, err)
 	_, err = OpenFile(path, testOptions())
 	require.ErrorIs(t, err, ErrUnsupported)
-	require.Contains(t, err.Error(), "incompat flags 0x10000000000")
+	require.Contains(t, err.Error(), "incompat flags 0x800")
 	after, _ := os.ReadFile(path)
 	require.Equal(t, before, after, "nothing written")
+	// A bit the kernel does not know breaks superblock rule #10, which
+	// every opener applies (checker.ReadSuper), as the kernel refuses it.
+	setSuperField(t, path, func(sb *format.Super) { sb.IncompatFlags ^= format.IncompatRaid1C34 | 1<<40 })
+	_, err = OpenFile(path, testOptions())
+	ce, ok := errors.AsType[*checker.Error](err)
+	require.True(t, ok, "%v", err)
+	require.Equal(t, checker.RuleSuperIncompat, ce.Rule)
+	require.ErrorIs(t, err, format.ErrCorrupt)
+	require.Contains(t, err.Error(), "unknown incompat features, have 0x10000000000")
 	setSuperField(t, path, func(sb *format.Super) { sb.IncompatFlags &^= 1 << 40 })
 
 	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags |= format.CompatRoFreeSpaceTree })
@@ -312,13 +324,14 @@ func TestOpenRefusesUnsupported(t *testing.T) {
 	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags &^= format.CompatRoFreeSpaceTree })
 }
 
-// setSuperField edits every superblock copy of the image.
+// setSuperField edits every superblock copy of the image (read as it is:
+// an edit may have broken a superblock rule).
 func setSuperField(t *testing.T, path string, edit func(*format.Super)) {
 	t.Helper()
 	dev, err := disk.OpenFile(path, disk.FileOptions{})
 	require.NoError(t, err)
 	defer dev.Close()
-	sb, err := disk.ReadSuper(dev)
+	sb, err := disk.NewestSuper(disk.ReadSupers(dev))
 	require.NoError(t, err)
 	edit(sb)
 	require.NoError(t, disk.WriteSuper(dev, sb))

@@ -29,8 +29,8 @@ block prints the checker's error line instead, and the dump goes on.
 
 TREE is a name (root, extent, chunk, dev, fs, csum, quota, uuid, free-space,
 block-group, data-reloc, log) or a tree id. Exit status 1 when a block was
-bad, or when the primary superblock was (the dump then uses a mirror and
-says so on stderr).`,
+bad, or when the primary superblock was damaged or broke a superblock rule
+(the dump then uses a valid mirror, if any, and says so on stderr).`,
 		Args: imageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseTreeFlag(tree)
@@ -59,13 +59,7 @@ func runDumpTree(cmd *cobra.Command, path string, tree *uint64, blocks []uint64)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	// A damaged primary superblock (btrfs-progs refuses such an image): the
-	// dump goes on from the copy fsck.Open chose, says so, and exits 1.
-	badSuper := len(img.Supers) > 0 && img.Supers[0].Mirror == 0 && img.Supers[0].Err != nil
-	if badSuper {
-		fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s: primary %v; dumping from the superblock copy at %d\n",
-			path, img.Supers[0].Err, img.Super.Bytenr)
-	}
+	badSuper := warnBadPrimary(cmd.ErrOrStderr(), path, img)
 	w := bufio.NewWriter(cmd.OutOrStdout())
 	p := newTreePrinter(w, img)
 	switch {
@@ -84,6 +78,22 @@ func runDumpTree(cmd *cobra.Command, path string, tree *uint64, blocks []uint64)
 		return exitCode(1)
 	}
 	return nil
+}
+
+// warnBadPrimary says on w when the primary superblock is damaged or breaks
+// a superblock rule (btrfs-progs and the kernel refuse such an image), and
+// which copy the dump goes on from; it reports whether it said so (the
+// command then exits 1).
+func warnBadPrimary(w io.Writer, path string, img *fsck.Image) bool {
+	if len(img.Supers) == 0 || img.Supers[0].Mirror != 0 || img.Supers[0].Err == nil {
+		return false
+	}
+	from := fmt.Sprintf("dumping from the superblock copy at %d", img.Super.Bytenr)
+	if img.Super.Bytenr == uint64(img.Supers[0].Offset) {
+		from = "no copy is valid: dumping from the primary anyway"
+	}
+	fmt.Fprintf(w, "cowfs: %s: primary %v; %s\n", path, img.Supers[0].Err, from)
+	return true
 }
 
 // treePrinter prints the blocks of a walk (it is an fsck.Walker).
