@@ -302,7 +302,7 @@ func (fs *FS) dropInode(h handle, in *inode, orphan bool) error {
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	if err := fs.deleteItems(h, keys); err != nil {
+	if err := ctree.DeleteKeys(h, fs.root, keys); err != nil {
 		return fmt.Errorf("delete inode %d: %w", in.ino, err)
 	}
 	if orphan {
