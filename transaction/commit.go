@@ -233,6 +233,8 @@ func (fs *FS) finishCommit(t *Transaction, sb *format.Super) error {
 	}
 	fs.cache.SetLastCommitted(t.transid)
 	fs.delayedRefs.Release()
+	fs.csumRsv.Store(0)
+	fs.csumOwed.Store(0)
 	fs.delayedItems.Release()
 	fs.refillGlobal()
 	fs.mu.Lock()

@@ -7,6 +7,7 @@ type stats struct {
 	handles, overspends           atomic.Uint64
 	reserved, charged, overspent  atomic.Uint64
 	maxChargeRatio                atomic.Uint64 // × 1000
+	csumReserved, csumOwed        atomic.Uint64
 }
 
 // record adds an ended handle's figures.
@@ -47,6 +48,11 @@ type Stats struct {
 	Reserved, Charged, Overspent uint64
 	// MaxChargeRatio is the largest Charged/Reserved of one handle.
 	MaxChargeRatio float64
+	// CsumReserved is the bytes reserved for checksum deletions
+	// (CsumDeleteSize per data extent that may lose its last reference),
+	// CsumOwed the part of it free space could not promise, left to the
+	// global reserve at the next commit (csum_rsv.go).
+	CsumReserved, CsumOwed uint64
 }
 
 // Stats returns a snapshot of the figures.
@@ -55,5 +61,6 @@ func (fs *FS) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
 		Handles: s.handles.Load(), Overspends: s.overspends.Load(), Reserved: s.reserved.Load(),
 		Charged: s.charged.Load(), Overspent: s.overspent.Load(),
-		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000}
+		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000,
+		CsumReserved:   s.csumReserved.Load(), CsumOwed: s.csumOwed.Load()}
 }

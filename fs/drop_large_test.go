@@ -1,0 +1,174 @@
+package fs
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"cowfs/disk/format"
+)
+
+var bigFlag = flag.Bool("fs.big", false, "also run the large-file drop tests with 8 GiB files")
+
+// A large file's data extents carry hundreds of csum leaves: the xxhash
+// sums of 2 GiB fill 258 leaves of 16 KiB (2,028 sums each), those of
+// 512 MiB 267 leaves of 4 KiB (492 each). Deleting them once overran the global
+// reserve in the commit (issue 12: transaction aborted, read-only).
+
+// dropOp is a way of freeing (part of) a file of size bytes: it returns the
+// file's size afterwards and the byte ranges whose data is left.
+type dropOp struct {
+	name string
+	run  func(s *sparseFS, ino, size uint64) (newSize uint64, kept [][2]uint64)
+}
+
+var dropOps = []dropOp{
+	{"unlink", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		require.NoError(s.t, s.Unlink(s.Root(), "big"))
+		return 0, nil
+	}},
+	{"release-orphan", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		require.NoError(s.t, s.OpenFile(ino))
+		require.NoError(s.t, s.Unlink(s.Root(), "big"))
+		require.NoError(s.t, s.ReleaseFile(ino))
+		return 0, nil
+	}},
+	{"orphan-cleanup", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		require.NoError(s.t, s.OpenFile(ino))
+		require.NoError(s.t, s.Unlink(s.Root(), "big"))
+		s.reopen() // closed with the orphan open: the open deletes it
+		return 0, nil
+	}},
+	{"truncate-0", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		setSize(s, ino, 0)
+		return 0, nil
+	}},
+	{"truncate-unaligned", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		n := size/3 + 1000
+		setSize(s, ino, n)
+		return n, [][2]uint64{{0, n}}
+	}},
+	{"punch-all", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		require.NoError(s.t, s.Fallocate(ino, FallocPunchHole|FallocKeepSize, 0, size))
+		return size, nil
+	}},
+	{"punch-middle", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		a, b := size/4+512, size-size/4-512
+		require.NoError(s.t, s.Fallocate(ino, FallocPunchHole|FallocKeepSize, a, b-a))
+		return size, [][2]uint64{{0, a}, {b, size}}
+	}},
+	{"overwrite", func(s *sparseFS, ino, size uint64) (uint64, [][2]uint64) {
+		zeros := make([]byte, 8<<20)
+		for off := uint64(0); off < size; off += uint64(len(zeros)) {
+			_, err := s.Write(ino, zeros, off)
+			require.NoError(s.t, err)
+		}
+		return size, [][2]uint64{{0, size}}
+	}},
+}
+
+func setSize(s *sparseFS, ino, size uint64) {
+	s.t.Helper()
+	_, err := s.SetAttr(ino, SetAttrIn{Size: &size})
+	require.NoError(s.t, err)
+}
+
+// dropCase is one file size on one filesystem geometry.
+type dropCase struct {
+	name     string
+	nodesize uint32
+	size     uint64
+	tiny     bool // a cache budget of a handful of nodes, no flusher
+}
+
+func dropCases() []dropCase {
+	cs := []dropCase{
+		{"2G-16K", 16 << 10, 2 << 30, false},
+		{"512M-4K", 4 << 10, 512 << 20, false},
+		{"512M-4K-tinycache", 4 << 10, 512 << 20, true},
+	}
+	if *bigFlag {
+		cs = append(cs, dropCase{"8G-16K", 16 << 10, 8 << 30, false},
+			dropCase{"8G-16K-tinycache", 16 << 10, 8 << 30, true},
+			dropCase{"2G-4K-tinycache", 4 << 10, 2 << 30, true})
+	}
+	return cs
+}
+
+// TestDropLargeFile: a file of 1-2 GiB (8 GiB with -fs.big) is written and
+// committed, then deleted, truncated, punched or overwritten whole, then
+// committed: no step may abort, overspend a reservation or leave a
+// checksum behind, whatever the cache budget. Each case runs on a fresh
+// sparse image (zeroHoles) with room for the file twice.
+func TestDropLargeFile(t *testing.T) {
+	for _, c := range dropCases() {
+		for _, op := range dropOps {
+			t.Run(c.name+"/"+op.name, func(t *testing.T) { runDrop(t, c, op) })
+		}
+	}
+}
+
+func runDrop(t *testing.T, c dropCase, op dropOp) {
+	opts := testOptions()
+	if c.tiny {
+		opts.Transaction.Cache.Budget = 12 * int64(c.nodesize)
+		opts.Transaction.Cache.DirtyThreshold = math.MaxInt64
+		opts.Transaction.Cache.FlushInterval = 0
+	}
+	s := newSparseFS(t, int64(2*c.size+2<<30), c.nodesize, opts)
+	f, err := s.Create(s.Root(), "big", 0o644, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Fallocate(f.Ino, 0, 0, c.size))
+	require.NoError(t, s.Sync())
+	require.Equal(t, c.size/4096, s.csumCount(), "sums after the write")
+	size, kept := op.run(s, f.Ino, c.size)
+	require.NoError(t, s.Sync(), "commit after %s", op.name)
+	st := s.Transaction().Stats()
+	require.Zero(t, st.Overspends, "overspends: %+v", st)
+	require.NotZero(t, st.CsumReserved, "no checksum deletion reserved: %+v", st)
+	require.Zero(t, st.CsumOwed, "checksum deletions owed to the global reserve: %+v", st)
+	// Every data extent keeps all its sums (a trimmed one too), no other.
+	used := s.Transaction().Alloc().Space(format.BlockGroupData).Used
+	require.Equal(t, used/4096, s.csumCount(), "sums left after %s", op.name)
+	if kept == nil {
+		require.Zero(t, used, "data left after %s", op.name)
+	}
+	s.requireZeros(f.Ino, size, kept)
+}
+
+// csumCount is the number of checksums in the csum tree.
+func (s *sparseFS) csumCount() uint64 {
+	s.t.Helper()
+	root, err := s.Transaction().Tree(format.CsumTreeObjectID)
+	require.NoError(s.t, err)
+	it := root.Scan(format.Key{}, format.Key{ObjectID: math.MaxUint64, Type: math.MaxUint8, Offset: math.MaxUint64})
+	var n uint64
+	for it.Next() {
+		n += uint64(len(it.Item().Data) / s.Transaction().CsumType().Size())
+	}
+	require.NoError(s.t, it.Err())
+	return n
+}
+
+// requireZeros checks the file's size and that it reads as zeros around
+// every edge of kept (the sectors there are verified against their sums).
+func (s *sparseFS) requireZeros(ino, size uint64, kept [][2]uint64) {
+	s.t.Helper()
+	a, err := s.GetAttr(ino)
+	if size == 0 && err != nil {
+		return // deleted
+	}
+	require.NoError(s.t, err)
+	require.Equal(s.t, size, a.Size)
+	buf := make([]byte, 64<<10)
+	for _, r := range kept {
+		for _, off := range []uint64{r[0], r[1] - min(r[1], uint64(len(buf)))} {
+			n, err := s.Read(ino, buf, off)
+			require.NoError(s.t, err, "read %d at %d", len(buf), off)
+			require.Equal(s.t, make([]byte, n), buf[:n], fmt.Sprintf("bytes at %d", off))
+		}
+	}
+}
