@@ -9,13 +9,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"cowfs/disk/format"
+	"cowfs/fs/data"
+	"cowfs/transaction"
 )
 
 var bigFlag = flag.Bool("fs.big", false, "also run the large-file drop tests with 8 GiB files")
 
 // A large file's data extents carry hundreds of csum leaves: the xxhash
-// sums of 2 GiB fill 258 leaves of 16 KiB (2,028 sums each), those of
-// 512 MiB 267 leaves of 4 KiB (492 each). Deleting them once overran the global
+// sums of 2 GiB fill 259 leaves of 16 KiB (2,028 sums each), those of
+// 1 GiB 533 leaves of 4 KiB (492 each). Deleting them once overran the global
 // reserve in the commit (issue 12: transaction aborted, read-only).
 
 // dropOp is a way of freeing (part of) a file of size bytes: it returns the
@@ -87,8 +89,8 @@ type dropCase struct {
 func dropCases() []dropCase {
 	cs := []dropCase{
 		{"2G-16K", 16 << 10, 2 << 30, false},
-		{"512M-4K", 4 << 10, 512 << 20, false},
-		{"512M-4K-tinycache", 4 << 10, 512 << 20, true},
+		{"1G-4K", 4 << 10, 1 << 30, false},
+		{"1G-4K-tinycache", 4 << 10, 1 << 30, true},
 	}
 	if *bigFlag {
 		cs = append(cs, dropCase{"8G-16K", 16 << 10, 8 << 30, false},
@@ -124,9 +126,17 @@ func runDrop(t *testing.T, c dropCase, op dropOp) {
 	require.NoError(t, s.Fallocate(f.Ino, 0, 0, c.size))
 	require.NoError(t, s.Sync())
 	require.Equal(t, c.size/4096, s.csumCount(), "sums after the write")
+	exts, err := s.data.ExtentCosts(f.Ino, 0, math.MaxUint64)
+	require.NoError(t, err)
+	t0, before := s.Transaction(), s.Transaction().Stats()
 	size, kept := op.run(s, f.Ino, c.size)
 	require.NoError(t, s.Sync(), "commit after %s", op.name)
 	st := s.Transaction().Stats()
+	if s.Transaction() != t0 { // reopened: the figures start again
+		before = transaction.Stats{}
+	}
+	t.Logf("%s of %d bytes in %d extents: %d handles, %d commits, %d bytes of checksum deletions reserved",
+		op.name, c.size, len(exts), st.Handles-before.Handles, st.Commits-before.Commits, st.CsumReserved-before.CsumReserved)
 	require.Zero(t, st.Overspends, "overspends: %+v", st)
 	require.NotZero(t, st.CsumReserved, "no checksum deletion reserved: %+v", st)
 	require.Zero(t, st.CsumOwed, "checksum deletions owed to the global reserve: %+v", st)
@@ -171,4 +181,33 @@ func (s *sparseFS) requireZeros(ino, size uint64, kept [][2]uint64) {
 			require.Equal(s.t, make([]byte, n), buf[:n], fmt.Sprintf("bytes at %d", off))
 		}
 	}
+}
+
+// TestDropLargeFileFull: a 1 GiB file (4 KiB nodes, 533 csum leaves) is
+// deleted with free metadata space nearly gone (a reserve holds all but
+// 2 MiB of it): the steps cannot reserve their checksum deletions, so
+// each step owes its own and the next Start commits them out of the
+// global reserve first; no commit finds more than one step's owed. (One
+// handle dropping the whole file owes 16.7 MB to a single commit.)
+func TestDropLargeFileFull(t *testing.T) {
+	s := newSparseFS(t, 4<<30, 4<<10, testOptions())
+	f, err := s.Create(s.Root(), "big", 0o644, 0, 0)
+	require.NoError(t, err)
+	require.NoError(t, s.Fallocate(f.Ino, 0, 0, 1<<30))
+	require.NoError(t, s.Sync())
+	filler := s.Transaction().Alloc().NewRsv("filler", format.BlockGroupMetadata)
+	filler.Fill(math.MaxUint64 / 2)
+	filler.ReleaseBytes(2 << 20)
+	before := s.Transaction().Stats()
+	require.NoError(t, s.Unlink(s.Root(), "big"))
+	require.NoError(t, s.Sync())
+	st := s.Transaction().Stats()
+	t.Logf("%d commits, %d of %d bytes of checksum deletions owed", st.Commits-before.Commits, st.CsumOwed, st.CsumReserved-before.CsumReserved)
+	require.NotZero(t, st.CsumOwed, "the filler left room for the deletions")
+	require.Greater(t, st.Commits-before.Commits, uint64(2), "owed deletions commit before the next step")
+	step := max(s.evictCsum, s.Transaction().CsumDeleteSize(data.MaxExtentSize)) // at least one extent
+	require.LessOrEqual(t, st.MaxCsumOwed, step, "a commit found more than one step's deletions owed")
+	filler.Release()
+	require.Zero(t, s.csumCount())
+	require.Zero(t, s.Transaction().Alloc().Space(format.BlockGroupData).Used)
 }

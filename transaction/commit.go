@@ -56,6 +56,7 @@ func (fs *FS) commitLocked() error {
 	if t.empty() && fs.refs.Len() == 0 {
 		return nil
 	}
+	storeMax(&fs.stats.maxCsumOwed, fs.csumOwed.Load())
 	h := &Handle{fs: fs, t: t, kind: commitHandle}
 	err := fs.commitSteps(t, h)
 	h.pins.releaseAll(fs.cache)

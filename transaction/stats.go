@@ -8,6 +8,7 @@ type stats struct {
 	reserved, charged, overspent  atomic.Uint64
 	maxChargeRatio                atomic.Uint64 // × 1000
 	csumReserved, csumOwed        atomic.Uint64
+	maxCsumOwed                   atomic.Uint64
 }
 
 // record adds an ended handle's figures.
@@ -22,10 +23,14 @@ func (s *stats) record(h *Handle) {
 	if hs.Reserved == 0 {
 		return
 	}
-	r := hs.Charged * 1000 / hs.Reserved
+	storeMax(&s.maxChargeRatio, hs.Charged*1000/hs.Reserved)
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Uint64, v uint64) {
 	for {
-		old := s.maxChargeRatio.Load()
-		if r <= old || s.maxChargeRatio.CompareAndSwap(old, r) {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -51,8 +56,9 @@ type Stats struct {
 	// CsumReserved is the bytes reserved for checksum deletions
 	// (CsumDeleteSize per data extent that may lose its last reference),
 	// CsumOwed the part of it free space could not promise, left to the
-	// global reserve at the next commit (csum_rsv.go).
-	CsumReserved, CsumOwed uint64
+	// global reserve at the next commit (csum_rsv.go); MaxCsumOwed is the
+	// most one commit found owed.
+	CsumReserved, CsumOwed, MaxCsumOwed uint64
 }
 
 // Stats returns a snapshot of the figures.
@@ -62,5 +68,5 @@ func (fs *FS) Stats() Stats {
 		Handles: s.handles.Load(), Overspends: s.overspends.Load(), Reserved: s.reserved.Load(),
 		Charged: s.charged.Load(), Overspent: s.overspent.Load(),
 		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000,
-		CsumReserved:   s.csumReserved.Load(), CsumOwed: s.csumOwed.Load()}
+		CsumReserved:   s.csumReserved.Load(), CsumOwed: s.csumOwed.Load(), MaxCsumOwed: s.maxCsumOwed.Load()}
 }
