@@ -64,11 +64,7 @@ func TestDeleteKeys(t *testing.T) {
 	seed := testSeed(t)
 	r := rand.New(rand.NewPCG(seed, 2))
 	h := newHarness(t, 64<<20, 4096, 64<<20)
-	m := model{}
-	for i := range 3000 {
-		m[i] = testData(i, 1, r.IntN(60))
-		require.NoError(t, InsertItem(h.tt, h.root, testKey(i), m[i]))
-	}
+	m := fillModel(t, h, r, 3000, 60)
 	for round := range 5 {
 		var keys []format.Key
 		for i := range 3000 {

@@ -3,14 +3,12 @@ package fs
 import (
 	"bytes"
 	"os"
-	"path/filepath"
 	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"cowfs/disk"
-	"cowfs/mkfs"
 	"cowfs/transaction"
 )
 
@@ -63,16 +61,7 @@ type sparseFS struct {
 
 func newSparseFS(t *testing.T, size int64, nodesize uint32, opts Options) *sparseFS {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "sparse.img")
-	dev, err := disk.OpenFile(path, disk.FileOptions{Create: true, Size: size})
-	require.NoError(t, err)
-	mo := mkfs.DefaultOptions()
-	mo.NodeSize = nodesize
-	_, err = mkfs.Make(dev, mo)
-	require.NoError(t, err)
-	require.NoError(t, dev.Close())
-	t.Cleanup(func() { requireClean(t, path) })
-	s := &sparseFS{t: t, path: path, opts: opts}
+	s := &sparseFS{t: t, path: newImageNodes(t, size, nodesize), opts: opts}
 	s.open()
 	t.Cleanup(func() {
 		if s.FS != nil {
