@@ -19,9 +19,9 @@ import (
 // Bounds of one handle dropping file extents (truncate.go): at most
 // defaultEvictChunk extents (130 items) and checksum deletions reserving
 // at most InsertSize(evictCsumItems) = 512 nodes (8 MiB with 16 KiB
-// nodes: three 128 MiB extents), whose MAX_LEVEL-node paths per leaf
-// come to 64 leaves: what the smallest global reserve (64 nodes) backs
-// when free space cannot (transaction/csum_rsv.go).
+// nodes: three 128 MiB extents). That is 64 leaves of sums at MAX_LEVEL
+// (8) nodes each, and COWing 64 leaves is what the smallest global reserve
+// (64 nodes) backs when free space cannot (transaction/csum_rsv.go).
 const (
 	defaultEvictChunk = 4096
 	evictCsumItems    = 32

@@ -3,6 +3,8 @@ package fs
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -61,7 +63,13 @@ type sparseFS struct {
 
 func newSparseFS(t *testing.T, size int64, nodesize uint32, opts Options) *sparseFS {
 	t.Helper()
-	s := &sparseFS{t: t, path: newImageNodes(t, size, nodesize), opts: opts}
+	return openSparseFS(t, newImageNodes(t, size, nodesize), opts)
+}
+
+// openSparseFS opens the image at path, which is checked at cleanup.
+func openSparseFS(t *testing.T, path string, opts Options) *sparseFS {
+	t.Helper()
+	s := &sparseFS{t: t, path: path, opts: opts}
 	s.open()
 	t.Cleanup(func() {
 		if s.FS != nil {
@@ -93,6 +101,17 @@ func (s *sparseFS) close() error {
 		err = cerr
 	}
 	return err
+}
+
+// sparseCopy copies the image at path into a new file of the test's, holes
+// kept; the copy is checked at cleanup.
+func sparseCopy(t *testing.T, path string) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "copy.img")
+	out, err := exec.Command("cp", "--sparse=always", path, dst).CombinedOutput()
+	require.NoError(t, err, "cp: %s", out)
+	t.Cleanup(func() { requireClean(t, dst) })
+	return dst
 }
 
 // reopen closes the FS and opens the image again (orphan cleanup runs).

@@ -11,7 +11,7 @@ import (
 
 // Truncation in steps. Dropping file extents costs a reserved item per
 // leaf of them, and the handle that drops a data extent's last reference
-// reserves the deletion of its checksums (transaction.CsumDeleteSize:
+// reserves the deletion of its checksums (transaction.FS.CsumDeleteSize:
 // 2.2 MiB for a 128 MiB extent with 16 KiB nodes), so a handle dropping a
 // large file's extents would reserve without bound. It is truncated as the
 // kernel's btrfs_truncate does, in bounded steps: the INODE_ITEM gets the

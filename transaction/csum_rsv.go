@@ -4,7 +4,7 @@ package transaction
 //
 // The checksums of a data extent are deleted when its last reference goes
 // (the commit's fixed point: dropFreedCsums), which COWs the csum-tree
-// leaves holding them: 258 leaves of 16 KiB for a 2 GiB file. That work
+// leaves holding them: 259 leaves of 16 KiB for a 2 GiB file. That work
 // is reserved by the handle that queues the reference drop, as the
 // kernel's delayed refs do: add_delayed_ref_head and
 // update_existing_head_ref count btrfs_csum_bytes_to_leaves of a data head
@@ -16,6 +16,8 @@ package transaction
 //     change turns negative or, for an extent the running transaction
 //     allocated (no extent item yet: its sums are deleted at commit when
 //     it ends up unreferenced), when a drop cancels its last reference.
+//     (An extent allocated and never referenced has sums only when a write
+//     failed half-way, which aborts the transaction.)
 //   - Its CsumDeleteSize is then reserved into the delayed-refs reserve
 //     (csumRsv) from free space, without flushing. When the space cannot
 //     be promised (a full filesystem) the deletion is owed (csumOwed) and
