@@ -102,11 +102,13 @@ type refShard struct {
 }
 
 // queuedHead is a head being built: refs maps an identity to its summed
-// delta, and holds no zero entry.
+// delta, and holds no zero entry; net is their sum (the kernel's
+// total_ref_mod).
 type queuedHead struct {
 	numBytes uint64
 	data     bool
 	level    int
+	net      int64
 	refs     map[refID]int64
 }
 
@@ -133,15 +135,18 @@ func (d *DelayedRefs) shard(bytenr uint64) *refShard {
 // Add merges m into the head of m.Bytenr: a reference with the same
 // identity has its delta summed with m's, and a reference whose sum reaches
 // zero disappears (with its head, when it was the last). A zero Delta is
-// ignored.
+// ignored. It returns the head's net change afterwards (0 without a head):
+// the change of the extent's reference count once the head runs, which
+// the transaction watches to reserve the checksum deletion of a data
+// extent that may lose its last reference.
 //
 // A head's NumBytes, Data and Level are those of the Add that created it.
 // They cannot change while references are queued (an extent is freed before
 // its space can be allocated again): an Add contradicting them is a
 // programming error and panics.
-func (d *DelayedRefs) Add(m RefMod) {
+func (d *DelayedRefs) Add(m RefMod) int64 {
 	if m.Delta == 0 {
-		return
+		return d.net(m.Bytenr)
 	}
 	id := refID{root: m.Root, objectid: m.Objectid, offset: m.Offset}
 	if !m.Data {
@@ -166,6 +171,7 @@ func (d *DelayedRefs) Add(m RefMod) {
 	if ok {
 		d.merged.Add(1)
 	}
+	h.net += m.Delta
 	switch sum := old + m.Delta; {
 	case sum != 0:
 		h.refs[id] = sum
@@ -176,6 +182,18 @@ func (d *DelayedRefs) Add(m RefMod) {
 			delete(s.heads, m.Bytenr)
 		}
 	}
+	return h.net
+}
+
+// net is the net change queued for the extent at bytenr.
+func (d *DelayedRefs) net(bytenr uint64) int64 {
+	s := d.shard(bytenr)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.heads[bytenr]; h != nil {
+		return h.net
+	}
+	return 0
 }
 
 // Len is the number of heads with a non-zero net change of some reference.

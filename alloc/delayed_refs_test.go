@@ -55,6 +55,23 @@ func TestDelayedRefsMerge(t *testing.T) {
 	require.Equal(t, DelayedRefStats{Queued: 5, Merged: 1, Taken: 2, TakenRefs: 4}, d.Stats())
 }
 
+// Add returns the head's net change (the kernel's total_ref_mod), the sum
+// over its identities, 0 once every reference cancelled.
+func TestDelayedRefsNet(t *testing.T) {
+	d := NewDelayedRefs()
+	const b = 1 << 20
+	require.Equal(t, int64(-1), d.Add(dataMod(b, 8192, 5, 257, 0, -1)))
+	require.Equal(t, int64(0), d.Add(dataMod(b, 8192, 5, 258, 0, 1))) // another identity: head kept
+	require.Equal(t, 1, d.Len())
+	require.Equal(t, int64(-2), d.Add(dataMod(b, 8192, 5, 258, 0, -2)))
+	require.Equal(t, int64(-2), d.Add(dataMod(b, 8192, 5, 258, 0, 0))) // ignored: the net as it is
+	require.Equal(t, int64(-1), d.Add(dataMod(b, 8192, 5, 258, 0, 1)))
+	require.Equal(t, int64(0), d.Add(dataMod(b, 8192, 5, 257, 0, 1))) // all cancelled: no head
+	require.Zero(t, d.Len())
+	require.Equal(t, int64(1), d.Add(treeMod(5<<20, 5, 1, 1)))
+	require.Equal(t, int64(1), d.Take()[0].Net())
+}
+
 // An extent allocated and freed in one transaction leaves nothing behind,
 // and its address can then be allocated again with other attributes.
 func TestDelayedRefsCancel(t *testing.T) {

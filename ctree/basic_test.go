@@ -57,3 +57,25 @@ func TestInsertDeleteRandomSmall(t *testing.T) {
 	require.True(t, errors.Is(err, ErrNotFound))
 	_ = format.Key{}
 }
+
+// TestDeleteKeys: random ascending subsets of a multi-leaf tree, deleted
+// in runs, against the model; a missing key fails with ErrNotFound.
+func TestDeleteKeys(t *testing.T) {
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, 2))
+	h := newHarness(t, 64<<20, 4096, 64<<20)
+	m := fillModel(t, h, r, 3000, 60)
+	for round := range 5 {
+		var keys []format.Key
+		for i := range 3000 {
+			if _, ok := m[i]; ok && r.IntN(3) > 0 {
+				keys = append(keys, testKey(i))
+				delete(m, i)
+			}
+		}
+		require.NoError(t, DeleteKeys(h.tt, h.root, keys), "round %d", round)
+		require.NoError(t, Verify(h.root), "round %d", round)
+		m.check(t, h.root)
+	}
+	require.ErrorIs(t, DeleteKeys(h.tt, h.root, []format.Key{testKey(99999)}), ErrNotFound)
+}

@@ -274,6 +274,18 @@ func itemSize(r *rand.Rand, nodesize uint32) int {
 // model is the expected content of the tree: key number → data.
 type model map[int][]byte
 
+// fillModel inserts keys 0..n-1 with data of up to maxSize-1 bytes and
+// returns them as a model.
+func fillModel(t *testing.T, h *harness, r *rand.Rand, n, maxSize int) model {
+	t.Helper()
+	m := model{}
+	for i := range n {
+		m[i] = testData(i, 1, r.IntN(maxSize))
+		require.NoError(t, InsertItem(h.tt, h.root, testKey(i), m[i]), "insert %d", i)
+	}
+	return m
+}
+
 // check compares the whole tree with the model by a full scan.
 func (m model) check(t *testing.T, root *Root) {
 	t.Helper()

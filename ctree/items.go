@@ -193,6 +193,38 @@ func DeleteItem(trans Trans, root *Root, key format.Key) error {
 	return DelItems(trans, root, &p, p.slots[0], 1)
 }
 
+// DeleteKeys deletes the items with keys (ascending, all present): each
+// run of them lying side by side in one leaf with one DelItems.
+func DeleteKeys(trans Trans, root *Root, keys []format.Key) error {
+	for len(keys) > 0 {
+		n, err := deleteRun(trans, root, keys)
+		if err != nil {
+			return err
+		}
+		keys = keys[n:]
+	}
+	return nil
+}
+
+// deleteRun deletes the items of keys that lie in keys[0]'s leaf from it
+// on, and returns how many.
+func deleteRun(trans Trans, root *Root, keys []format.Key) (int, error) {
+	var p Path
+	defer p.Release()
+	found, err := SearchSlot(trans, root, keys[0], &p, -1, true)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		return 0, fmt.Errorf("%w: %v", ErrNotFound, keys[0])
+	}
+	l, slot, n := p.Leaf(), p.slots[0], 1
+	for n < len(keys) && slot+n < l.NrItems() && l.ItemKey(slot+n) == keys[n] {
+		n++
+	}
+	return n, DelItems(trans, root, &p, slot, n)
+}
+
 // ExtendItem grows the data of the item with key by add zero bytes at its
 // end (up to format.MaxItemSize); p is left at the item.
 func ExtendItem(trans Trans, root *Root, p *Path, key format.Key, add uint32) error {

@@ -102,12 +102,7 @@ func TestExtendTruncate(t *testing.T) {
 	seed := testSeed(t)
 	r := rand.New(rand.NewPCG(seed, 4))
 	h := newHarness(t, 64<<20, 4096, 64<<20)
-	m := model{}
-	for i := range 400 {
-		d := testData(i, 1, r.IntN(64))
-		require.NoError(t, InsertItem(h.tt, h.root, testKey(i), d))
-		m[i] = d
-	}
+	m := fillModel(t, h, r, 400, 64)
 	for step := range 2000 {
 		i := r.IntN(400)
 		var p Path

@@ -2,12 +2,12 @@ package fs
 
 import (
 	"math"
-
-	"cowfs/ctree"
 	"syscall"
 	"time"
 
+	"cowfs/ctree"
 	"cowfs/disk/format"
+	"cowfs/fs/data"
 )
 
 // MaxFileSize is the largest file size (the kernel's MAX_LFS_FILESIZE for
@@ -148,7 +148,7 @@ func (fs *FS) SetAttr(ino uint64, in SetAttrIn) (Attr, error) {
 	}
 	items := setattrItems
 	if tr != nil {
-		items += fs.dropItems(tr.extents)
+		items += fs.dropItems(tr.exts)
 	}
 	if acl != nil {
 		items++
@@ -173,8 +173,8 @@ func (fs *FS) SetAttr(ino uint64, in SetAttrIn) (Attr, error) {
 // truncation is SetAttr's size change.
 type truncation struct {
 	from, to uint64
-	extents  int  // file extents at or past to
-	orphan   bool // truncated in steps: delete the orphan item
+	exts     []data.ExtentCost // the file extents its handle drops
+	orphan   bool              // truncated in steps: delete the orphan item
 }
 
 // planTruncate prepares a size change (nil: none); one that drops more
@@ -188,16 +188,16 @@ func (fs *FS) planTruncate(st *inode, size *uint64) (*truncation, error) {
 	if tr.to > tr.from {
 		return tr, nil
 	}
-	cuts, n, err := fs.extentCuts(st.ino, alignUp(tr.to, fs.sectorSize))
+	steps, last, err := fs.dropPlan(st.ino, alignUp(tr.to, fs.sectorSize))
 	if err != nil {
 		return nil, err
 	}
-	tr.extents = n
-	if len(cuts) > 0 {
-		if err := fs.startTruncate(st, tr.to, cuts); err != nil {
+	tr.exts = last.exts
+	if len(steps) > 0 {
+		if err := fs.startTruncate(st, tr.to, steps); err != nil {
 			return nil, err
 		}
-		tr.from, tr.orphan, tr.extents = MaxFileSize, true, fs.evictChunk
+		tr.from, tr.orphan = MaxFileSize, true
 	}
 	return tr, nil
 }

@@ -20,6 +20,9 @@ type fileData interface {
 	DropAll(h *transaction.Handle, ino uint64) error
 	// WriteItems is the number of items a handle reserves to write n bytes.
 	WriteItems(n int) int
+	// ExtentCosts lists the file extents of [start, end) with the
+	// checksum deletions dropping them may reserve.
+	ExtentCosts(ino, start, end uint64) ([]data.ExtentCost, error)
 }
 
 var _ fileData = (*data.Files)(nil)

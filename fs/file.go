@@ -277,6 +277,9 @@ func (fs *FS) Fallocate(ino uint64, mode uint32, off, length uint64) error {
 	if err := fs.flushLocked(in); err != nil {
 		return err
 	}
+	if mode&FallocPunchHole != 0 {
+		return fs.punch(in, off, length)
+	}
 	return fs.run(op, ino, fs.data.WriteItems(int(min(length, maxFlushRun)))+1, func(h handle) error {
 		return fs.fallocate(h, in, mode, off, length)
 	})

@@ -17,8 +17,16 @@ import (
 	"cowfs/transaction"
 )
 
-// defaultEvictChunk is FS.evictChunk: 4,096 extents reserve 130 items.
-const defaultEvictChunk = 4096
+// Bounds of one handle dropping file extents (truncate.go): at most
+// defaultEvictChunk extents (130 items) and checksum deletions reserving
+// at most InsertSize(evictCsumItems) = 512 nodes (8 MiB with 16 KiB
+// nodes: three 128 MiB extents). That is 64 leaves of sums at MAX_LEVEL
+// (8) nodes each, and COWing 64 leaves is what the smallest global reserve
+// (64 nodes) backs when free space cannot (transaction/csum_rsv.go).
+const (
+	defaultEvictChunk = 4096
+	evictCsumItems    = 32
+)
 
 // RootIno is the inode number of the root directory of subvolume 5.
 const RootIno = format.FirstFreeObjectID
@@ -51,9 +59,11 @@ type FS struct {
 	imu    sync.Mutex
 	inodes map[uint64]*inode
 
-	// evictChunk: an inode with more file extents than this is deleted in
-	// steps of this many, a handle each (evictPlan).
+	// evictChunk and evictCsum bound the file extents, and the bytes of
+	// checksum deletions they reserve, that one handle drops: a larger
+	// drop goes in steps, a handle each (truncate.go).
 	evictChunk int
+	evictCsum  uint64
 
 	dirty atomic.Int64 // bytes buffered by Write, over all inodes
 	// dataRsv and metaRsv hold what flushing the buffers needs
@@ -122,7 +132,8 @@ func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 	sb := t.Super()
 	fs := &FS{t: t, root: root, opts: opts, log: log, sectorSize: uint64(sb.SectorSize),
 		nodeSize: sb.NodeSize, readOnly: t.ReadOnly(),
-		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk}
+		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk,
+		evictCsum: transaction.InsertSize(sb.NodeSize, evictCsumItems)}
 	fs.data = newFileData(t, root)
 	fs.setupRsv()
 	if err := fs.checkRoot(); err != nil {

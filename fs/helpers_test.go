@@ -53,11 +53,18 @@ func testOptions() Options {
 // newImage makes a cowfs mkfs image of size bytes; at cleanup (after the
 // test closed every FS on it) our fsck and btrfs check must find it clean.
 func newImage(t *testing.T, size int64) string {
+	return newImageNodes(t, size, mkfs.DefaultOptions().NodeSize)
+}
+
+// newImageNodes is newImage with the given node size.
+func newImageNodes(t *testing.T, size int64, nodesize uint32) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fs.img")
 	dev, err := disk.OpenFile(path, disk.FileOptions{Create: true, Size: size})
 	require.NoError(t, err)
-	_, err = mkfs.Make(dev, mkfs.DefaultOptions())
+	o := mkfs.DefaultOptions()
+	o.NodeSize = nodesize
+	_, err = mkfs.Make(dev, o)
 	require.NoError(t, err)
 	require.NoError(t, dev.Close())
 	t.Cleanup(func() { requireClean(t, path) })

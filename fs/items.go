@@ -115,37 +115,6 @@ func (fs *FS) scan(start, end format.Key) ([]ctree.Item, error) {
 	return out, it.Err()
 }
 
-// deleteItems deletes the items with the given keys (ascending), removing
-// the runs of them that sit side by side in a leaf with one DelItems.
-func (fs *FS) deleteItems(h *transaction.Handle, keys []format.Key) error {
-	for len(keys) > 0 {
-		n, err := fs.deleteRun(h, keys)
-		if err != nil {
-			return err
-		}
-		keys = keys[n:]
-	}
-	return nil
-}
-
-func (fs *FS) deleteRun(h *transaction.Handle, keys []format.Key) (int, error) {
-	var p ctree.Path
-	defer p.Release()
-	found, err := ctree.SearchSlot(h, fs.root, keys[0], &p, -1, true)
-	if err != nil {
-		return 0, err
-	}
-	if !found {
-		return 0, fmt.Errorf("%w: %v", ctree.ErrNotFound, keys[0])
-	}
-	l, slot := p.Leaf(), p.Slot(0)
-	n := 1
-	for n < len(keys) && slot+n < l.NrItems() && l.ItemKey(slot+n) == keys[n] {
-		n++
-	}
-	return n, ctree.DelItems(h, fs.root, &p, slot, n)
-}
-
 // itemCount is how many items a deletion of keys may touch, in the
 // reservation's units: one per run of at most a leaf's worth of items.
 func itemCount(keys []format.Key) int {

@@ -161,10 +161,10 @@ func (fs *FS) checkEmpty(op string, ino uint64) error {
 type victim struct {
 	fs    *FS
 	in    *inode
-	last  bool     // this name is its last one
-	open  bool     // open: keep it as an orphan
-	items int      // items to reserve beyond the name's
-	cuts  []uint64 // too many extents for one handle: truncate at these offsets first
+	last  bool       // this name is its last one
+	open  bool       // open: keep it as an orphan
+	items int        // items to reserve beyond the name's
+	steps []dropStep // too many extents for one handle: truncate in these steps first
 }
 
 // prepareDrop locks inode ino's state and works out what removing one of
@@ -191,7 +191,7 @@ func (fs *FS) prepareDrop(ino uint64) (*victim, error) {
 		v.done()
 		return nil, err
 	}
-	if v.cuts = plan.cuts; len(v.cuts) > 0 {
+	if v.steps = plan.steps; len(v.steps) > 0 {
 		v.items = orphanItems // deleted after the name's handle: evictLarge
 	} else {
 		v.items = plan.items
@@ -221,7 +221,7 @@ func (fs *FS) dropName(h handle, dir uint64, e entry, v *victim, now time.Time) 
 	if err != nil || !v.last {
 		return err
 	}
-	if v.open || len(v.cuts) > 0 {
+	if v.open || len(v.steps) > 0 {
 		v.in.orphan = v.open
 		return ctree.InsertItem(h, fs.root, orphanKey(e.ino), nil)
 	}
@@ -231,10 +231,10 @@ func (fs *FS) dropName(h handle, dir uint64, e entry, v *victim, now time.Time) 
 // finish deletes, after the name's handle, a victim with too many extents
 // for one handle. REQUIRES: fs.ns for writing (v holds the inode lock).
 func (v *victim) finish() error {
-	if !v.last || v.open || len(v.cuts) == 0 {
+	if !v.last || v.open || len(v.steps) == 0 {
 		return nil
 	}
-	return v.fs.evictLarge(v.in, v.cuts)
+	return v.fs.evictLarge(v.in, v.steps)
 }
 
 func orphanKey(ino uint64) format.Key {
@@ -243,15 +243,17 @@ func orphanKey(ino uint64) format.Key {
 
 // evictPlan is what deleting an inode involves.
 type evictPlan struct {
-	items int      // to reserve for a deletion in one handle
-	cuts  []uint64 // when that is too many: file offsets to truncate at first (dropSteps)
+	items int        // to reserve for a deletion in one handle
+	steps []dropStep // when that is too much: truncate in these steps first (dropSteps)
 }
 
 // evictPlan counts what deleting inode ino reserves: one item per run of
 // deleted items (about a leaf's worth of file extents, or of other items;
 // its names are gone by then). The data extents' references and checksums
-// go at commit, through delayed references. An inode with more than
-// fs.evictChunk file extents is truncated in steps first (truncate.go).
+// go at commit, through delayed references, whose handle reserves the
+// checksum deletions as it drops the references. An inode with more file
+// extents, or checksums, than a handle may drop (fs.evictChunk,
+// fs.evictCsum) is truncated in steps first (truncate.go).
 func (fs *FS) evictPlan(ino uint64) (evictPlan, error) {
 	items, err := fs.scan(format.Key{ObjectID: ino}, format.Key{ObjectID: ino + 1})
 	if err != nil {
@@ -265,22 +267,22 @@ func (fs *FS) evictPlan(ino uint64) (evictPlan, error) {
 			others++
 		}
 	}
-	cuts, n, err := fs.extentCuts(ino, 0)
+	steps, last, err := fs.dropPlan(ino, 0)
 	if err != nil {
 		return evictPlan{}, err
 	}
-	return evictPlan{items: 2 + others/64 + min(n, fs.evictChunk)/32, cuts: cuts}, nil
+	return evictPlan{items: 2 + others/64 + len(last.exts)/32, steps: steps}, nil
 }
 
 // evictLarge deletes an inode (nlink 0, with an orphan item) with many
-// extents: truncated at each cut in a handle of its own, then deleted.
+// extents: truncated in steps, a handle each, then deleted.
 // REQUIRES: fs.ns for writing, in.mu.
-func (fs *FS) evictLarge(in *inode, cuts []uint64) error {
+func (fs *FS) evictLarge(in *inode, steps []dropStep) error {
 	ii, err := fs.readInode(in.ino)
 	if err != nil {
 		return err
 	}
-	if err := fs.dropSteps(in.ino, cuts, ii.Flags&format.InodeNoDataSum != 0); err != nil {
+	if err := fs.dropSteps(in.ino, steps, ii.Flags&format.InodeNoDataSum != 0); err != nil {
 		return err
 	}
 	return fs.evictLocked(in, true)
@@ -302,7 +304,7 @@ func (fs *FS) dropInode(h handle, in *inode, orphan bool) error {
 	for i, it := range items {
 		keys[i] = it.Key
 	}
-	if err := fs.deleteItems(h, keys); err != nil {
+	if err := ctree.DeleteKeys(h, fs.root, keys); err != nil {
 		return fmt.Errorf("delete inode %d: %w", in.ino, err)
 	}
 	if orphan {
@@ -323,8 +325,8 @@ func (fs *FS) evictLocked(in *inode, orphan bool) error {
 	if err != nil {
 		return err
 	}
-	if len(p.cuts) > 0 {
-		return fs.evictLarge(in, p.cuts)
+	if len(p.steps) > 0 {
+		return fs.evictLarge(in, p.steps)
 	}
 	return fs.run("evict", in.ino, p.items+orphanItems, func(h handle) error {
 		return fs.dropInode(h, in, orphan)

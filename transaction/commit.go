@@ -56,6 +56,7 @@ func (fs *FS) commitLocked() error {
 	if t.empty() && fs.refs.Len() == 0 {
 		return nil
 	}
+	storeMax(&fs.stats.maxCsumOwed, fs.csumOwed.Load())
 	h := &Handle{fs: fs, t: t, kind: commitHandle}
 	err := fs.commitSteps(t, h)
 	h.pins.releaseAll(fs.cache)
@@ -233,6 +234,8 @@ func (fs *FS) finishCommit(t *Transaction, sb *format.Super) error {
 	}
 	fs.cache.SetLastCommitted(t.transid)
 	fs.delayedRefs.Release()
+	fs.csumRsv.Store(0)
+	fs.csumOwed.Store(0)
 	fs.delayedItems.Release()
 	fs.refillGlobal()
 	fs.mu.Lock()

@@ -297,7 +297,7 @@ func deleteCsumItems(h *Handle, root *ctree.Root, g csumGeometry, items []ctree.
 			partial = append(partial, it)
 		}
 	}
-	if err := deleteKeys(h, root, whole); err != nil {
+	if err := ctree.DeleteKeys(h, root, whole); err != nil {
 		return err
 	}
 	for _, it := range partial {
@@ -330,33 +330,6 @@ func trimCsumItem(h *Handle, root *ctree.Root, g csumGeometry, it ctree.Item, st
 	}
 	if tail != nil {
 		return ctree.InsertItem(h, root, csumKey(end), tail)
-	}
-	return nil
-}
-
-// deleteKeys deletes the items with keys (ascending, all present), as
-// many per DelItems as lie next to each other in one leaf.
-func deleteKeys(h *Handle, root *ctree.Root, keys []format.Key) error {
-	for i := 0; i < len(keys); {
-		var p ctree.Path
-		found, err := ctree.SearchSlot(h, root, keys[i], &p, -1, true)
-		if err != nil {
-			return err
-		}
-		if !found {
-			p.Release()
-			return fmt.Errorf("%w: %v", ctree.ErrNotFound, keys[i])
-		}
-		l, slot, n := p.Leaf(), p.Slot(0), 1
-		for i+n < len(keys) && slot+n < l.NrItems() && l.ItemKey(slot+n) == keys[i+n] {
-			n++
-		}
-		err = ctree.DelItems(h, root, &p, slot, n)
-		p.Release()
-		if err != nil {
-			return err
-		}
-		i += n
 	}
 	return nil
 }

@@ -74,6 +74,10 @@ type FS struct {
 	// liveReserved is the bytes reserved by running user handles (their
 	// share of the delayed-refs reserve is kept until they end).
 	liveReserved atomic.Uint64
+	// csumRsv is the part of the delayed-refs reserve promised to the
+	// checksum deletions of the running transaction, csumOwed what they
+	// need beyond it (csum_rsv.go).
+	csumRsv, csumOwed atomic.Uint64
 }
 
 // Device is the device the filesystem lives on.

@@ -187,9 +187,10 @@ func (h *Handle) AllocData(length uint64) (uint64, error) {
 
 // AddDataRef queues delta references from (root, inode, offset) to the
 // data extent [bytenr, +numBytes); offset is the file offset minus the
-// offset into the extent (EXTENT_DATA_REF's offset).
+// offset into the extent (EXTENT_DATA_REF's offset). A drop that may free
+// the extent reserves the deletion of its checksums (csum_rsv.go).
 func (h *Handle) AddDataRef(bytenr, numBytes, root, inode, offset uint64, delta int64) {
-	h.fs.refs.Add(alloc.RefMod{Bytenr: bytenr, NumBytes: numBytes, Data: true,
+	h.addDataRef(alloc.RefMod{Bytenr: bytenr, NumBytes: numBytes, Data: true,
 		Root: root, Objectid: inode, Offset: offset, Delta: delta})
 }
 

@@ -15,10 +15,14 @@ import (
 // first, retrying after each step: the OnNoSpace hook (the filesystem's
 // buffered data gives back its reservations: FLUSH_DELALLOC), then a
 // commit (pinned space and the delayed-refs reserve: COMMIT_TRANS); then
-// it fails with ENOSPC before anything changed (as the kernel does).
+// it fails with ENOSPC before anything changed (as the kernel does). It
+// commits first when checksum deletions are owed (csum_rsv.go).
 func (fs *FS) Start(numItems int) (*Handle, error) {
 	if numItems < 0 {
 		return nil, fmt.Errorf("start a transaction: %d items", numItems)
+	}
+	if err := fs.commitOwed(); err != nil {
+		return nil, err
 	}
 	bytes := InsertSize(fs.NodeSize(), numItems)
 	h, err := fs.begin(userHandle, numItems, bytes, nil)
@@ -134,11 +138,12 @@ func (h *Handle) End() error {
 
 // trimDelayedRefsRsv keeps in the delayed-refs reserve what the queued
 // refs can need — one item's insert size per head, as the kernel's
-// btrfs_calc_delayed_ref_bytes — and returns the rest: Start adds a whole
-// handle's worth, most of which a handle never queues.
-// Handles still running keep their whole share.
+// btrfs_calc_delayed_ref_bytes, and the checksum deletions reserved
+// (csumRsv) — and returns the rest: Start adds a whole handle's worth,
+// most of which a handle never queues. Handles still running keep their
+// whole share.
 func (fs *FS) trimDelayedRefsRsv() {
-	need := uint64(fs.refs.Len())*InsertSize(fs.NodeSize(), 1) + fs.liveReserved.Load()
+	need := uint64(fs.refs.Len())*InsertSize(fs.NodeSize(), 1) + fs.csumRsv.Load() + fs.liveReserved.Load()
 	fs.delayedRefs.Shrink(need)
 }
 

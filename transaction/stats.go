@@ -7,6 +7,8 @@ type stats struct {
 	handles, overspends           atomic.Uint64
 	reserved, charged, overspent  atomic.Uint64
 	maxChargeRatio                atomic.Uint64 // × 1000
+	csumReserved, csumOwed        atomic.Uint64
+	maxCsumOwed                   atomic.Uint64
 }
 
 // record adds an ended handle's figures.
@@ -21,10 +23,14 @@ func (s *stats) record(h *Handle) {
 	if hs.Reserved == 0 {
 		return
 	}
-	r := hs.Charged * 1000 / hs.Reserved
+	storeMax(&s.maxChargeRatio, hs.Charged*1000/hs.Reserved)
+}
+
+// storeMax raises a to v if v is larger.
+func storeMax(a *atomic.Uint64, v uint64) {
 	for {
-		old := s.maxChargeRatio.Load()
-		if r <= old || s.maxChargeRatio.CompareAndSwap(old, r) {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -47,6 +53,12 @@ type Stats struct {
 	Reserved, Charged, Overspent uint64
 	// MaxChargeRatio is the largest Charged/Reserved of one handle.
 	MaxChargeRatio float64
+	// CsumReserved is the bytes reserved for checksum deletions
+	// (CsumDeleteSize per data extent that may lose its last reference),
+	// CsumOwed the part of it free space could not promise, left to the
+	// global reserve at the next commit (csum_rsv.go); MaxCsumOwed is the
+	// most one commit found owed.
+	CsumReserved, CsumOwed, MaxCsumOwed uint64
 }
 
 // Stats returns a snapshot of the figures.
@@ -55,5 +67,6 @@ func (fs *FS) Stats() Stats {
 	return Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
 		Handles: s.handles.Load(), Overspends: s.overspends.Load(), Reserved: s.reserved.Load(),
 		Charged: s.charged.Load(), Overspent: s.overspent.Load(),
-		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000}
+		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000,
+		CsumReserved:   s.csumReserved.Load(), CsumOwed: s.csumOwed.Load(), MaxCsumOwed: s.maxCsumOwed.Load()}
 }

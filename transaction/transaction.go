@@ -33,6 +33,9 @@ type Transaction struct {
 		// dropCsums: data extents whose extent item the delayed-ref
 		// runner deleted; the commit deletes their checksums (csum.go).
 		dropCsums []alloc.Range
+		// csumRsv: data extents that may lose their checksums at commit,
+		// with what they hold for deleting them (csum_rsv.go).
+		csumRsv map[uint64]csumShare
 	}
 }
 
@@ -47,6 +50,7 @@ func newTransaction(transid uint64) *Transaction {
 	t := &Transaction{transid: transid}
 	t.mu.dirty = map[uint64]struct{}{}
 	t.mu.fresh = map[uint64]freshExtent{}
+	t.mu.csumRsv = map[uint64]csumShare{}
 	return t
 }
 

@@ -39,7 +39,7 @@ func (f *Files) drop(h *transaction.Handle, ino, start, end uint64) (int64, erro
 			partial = append(partial, e)
 		}
 	}
-	if err := deleteKeys(h, f.root, whole); err != nil {
+	if err := ctree.DeleteKeys(h, f.root, whole); err != nil {
 		return 0, fmt.Errorf("root %d ino %d: drop extents of [%d, %d): %w", f.root.ID, ino, start, end, err)
 	}
 	var delta int64
@@ -111,32 +111,5 @@ func rewriteExtent(h *transaction.Handle, root *ctree.Root, key format.Key, fe *
 		return fmt.Errorf("%w: file extent %v missing or resized", format.ErrCorrupt, key)
 	}
 	copy(p.ItemData(), data)
-	return nil
-}
-
-// deleteKeys deletes the items with keys (ascending, all present), as
-// many per DelItems as lie next to each other in one leaf.
-func deleteKeys(h *transaction.Handle, root *ctree.Root, keys []format.Key) error {
-	for i := 0; i < len(keys); {
-		var p ctree.Path
-		found, err := ctree.SearchSlot(h, root, keys[i], &p, -1, true)
-		if err != nil {
-			return err
-		}
-		if !found {
-			p.Release()
-			return fmt.Errorf("%w: %v", ctree.ErrNotFound, keys[i])
-		}
-		l, slot, n := p.Leaf(), p.Slot(0), 1
-		for i+n < len(keys) && slot+n < l.NrItems() && l.ItemKey(slot+n) == keys[i+n] {
-			n++
-		}
-		err = ctree.DelItems(h, root, &p, slot, n)
-		p.Release()
-		if err != nil {
-			return err
-		}
-		i += n
-	}
 	return nil
 }
