@@ -61,7 +61,7 @@ or the final commit failed; 2 bad usage.`,
 	d := transaction.DefaultOptions()
 	fl.DurationVar(&f.commitInterval, "commit-interval", d.CommitInterval, "commit the running transaction this often (0: only on sync, fsync and unmount)")
 	fl.StringVar(&f.budget, "cache-budget", "64M", "metadata cache budget")
-	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "32M", "dirty metadata that wakes the flusher")
+	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "0", "dirty metadata that wakes the flusher (0: the cache budget, so blocks are written before their commit only when the cache needs room)")
 	fl.StringVar(&f.delalloc, "data-buffer", "32M", "buffer up to this much file data in memory before allocating it (space is reserved at write time; 0: write through)")
 	fl.StringVar(&f.policy, "cow-policy", d.Tree.Policy.String(), "COW policy")
 	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), "strict or lenient")
