@@ -7,6 +7,7 @@ type stats struct {
 	handles, overspends           atomic.Uint64
 	reserved, charged, overspent  atomic.Uint64
 	maxChargeRatio                atomic.Uint64 // × 1000
+	flushes                       [NumFlushStates]atomic.Uint64
 }
 
 // record adds an ended handle's figures.
@@ -47,13 +48,21 @@ type Stats struct {
 	Reserved, Charged, Overspent uint64
 	// MaxChargeRatio is the largest Charged/Reserved of one handle.
 	MaxChargeRatio float64
+	// Flushes counts the flush states Start ran to make room, by state,
+	// those that did something only: Flushes[FlushCommit] is the commits
+	// forced by reservations.
+	Flushes [NumFlushStates]uint64
 }
 
 // Stats returns a snapshot of the figures.
 func (fs *FS) Stats() Stats {
 	s := &fs.stats
-	return Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
+	out := Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
 		Handles: s.handles.Load(), Overspends: s.overspends.Load(), Reserved: s.reserved.Load(),
 		Charged: s.charged.Load(), Overspent: s.overspent.Load(),
 		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000}
+	for i := range out.Flushes {
+		out.Flushes[i] = s.flushes[i].Load()
+	}
+	return out
 }
