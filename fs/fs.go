@@ -45,10 +45,12 @@ type FS struct {
 	dirIndex map[uint64]uint64
 	nextIno  atomic.Uint64
 
-	// imu guards inodes (the map) and each inode's pins and open count. It
-	// is a leaf lock: nothing is acquired or waited for while holding it.
+	// imu guards inodes (the map), each inode's pins, and opens (the open
+	// count of each open inode). It is a leaf lock: nothing is acquired or
+	// waited for while holding it.
 	imu    sync.Mutex
 	inodes map[uint64]*inode
+	opens  map[uint64]uint32
 
 	// evictChunk: an inode with more file extents than this is deleted in
 	// steps of this many, a handle each (evictPlan).
@@ -121,7 +123,7 @@ func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 	sb := t.Super()
 	fs := &FS{t: t, root: root, opts: opts, log: log, sectorSize: uint64(sb.SectorSize),
 		nodeSize: sb.NodeSize, readOnly: t.ReadOnly(),
-		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk}
+		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, opens: map[uint64]uint32{}, evictChunk: defaultEvictChunk}
 	fs.data = newFileData(t, root)
 	fs.setupRsv()
 	if err := fs.checkRoot(); err != nil {
