@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -111,6 +112,7 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if f.background {
 		return mountInBackground()
 	}
+	debug.SetMemoryLimit(opts.GoMemoryLimit())
 	filesys, err := fs.Open(image, opts)
 	if err != nil {
 		return err
@@ -120,7 +122,8 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 		return errors.Join(err, filesys.Close())
 	}
 	tellReady(f.readyFD)
-	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s)\n", image, srv.Mountpoint(), opts.Transaction)
+	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s; memory bound %d MiB, Go limit %d MiB)\n",
+		image, srv.Mountpoint(), opts, opts.MemoryBound()>>20, opts.GoMemoryLimit()>>20)
 	go unmountOnSignal(srv)
 	srv.Wait()
 	if err := filesys.Close(); err != nil {
