@@ -347,11 +347,11 @@ type cowfsAnchor struct {
 	d        *mountDaemon
 }
 
-func newCowfsAnchor(tb testing.TB, bin, dir string, size int64) *cowfsAnchor {
+func newCowfsAnchor(tb testing.TB, bin, dir string, size int64, flags ...string) *cowfsAnchor {
 	tb.Helper()
 	img := fsbenchMkfs(tb, bin, dir, "cowfs-anchor.img", size)
 	c := &cowfsAnchor{bin: bin, img: img}
-	c.d = startDaemon(tb, bin, img, newMountpoint(tb), "--commit-interval", "300s")
+	c.d = startDaemon(tb, bin, img, newMountpoint(tb), append([]string{"--commit-interval", "300s"}, flags...)...)
 	return c
 }
 

@@ -502,6 +502,7 @@ func apiRead(tb testing.TB, a *apiFS, size int64) {
 var (
 	anchorFiles   = flag.Int("anchor.files", 200_000, "empty files BenchmarkFSAnchor creates")
 	anchorWriters = flag.Int("anchor.writers", 2, "writers of BenchmarkFSAnchor, creating at once")
+	anchorFlags   = flag.String("anchor.cowfs-flags", "", "more `cowfs mount` flags for BenchmarkFSAnchor, space-separated (e.g. \"--dirty-threshold 32M\")")
 )
 
 // anchorImageSize is the size of both sides' images, as issue 13 measured.
@@ -543,7 +544,7 @@ func (e *fsbench) kernelAnchorRun(tb testing.TB, w createWorkload) anchorRun {
 }
 
 func (e *fsbench) cowfsAnchorRun(tb testing.TB, w createWorkload) anchorRun {
-	c := newCowfsAnchor(tb, e.bin, e.dir, anchorImageSize)
+	c := newCowfsAnchor(tb, e.bin, e.dir, anchorImageSize, strings.Fields(*anchorFlags)...)
 	r, err := runAnchor(c, w)
 	require.NoError(tb, err, "cowfs")
 	c.close(tb)
@@ -582,7 +583,8 @@ func reportAnchor(b *testing.B, w createWorkload, kernel, cowfs []anchorRun) {
 	}
 	bound := fs.DefaultOptions().MemoryBound()
 	b.ReportMetric(float64(bound)/(1<<20), "RSS-bound-MiB")
-	b.Logf("%d files, %d dirs, %d writers, %d iterations alternated; load average %s", w.Files, w.Dirs, w.Writers, len(cowfs), loadAvg())
+	b.Logf("%d files, %d dirs, %d writers, %d iterations alternated, cowfs flags %q; load average %s",
+		w.Files, w.Dirs, w.Writers, len(cowfs), *anchorFlags, loadAvg())
 }
 
 // minMedMax is min, median and max.
