@@ -130,3 +130,9 @@ func (r anchorRun) bytesPerFile(w createWorkload) float64 {
 func (r anchorRun) filesPerSec(w createWorkload) float64 {
 	return float64(w.Files) / r.Took.Seconds()
 }
+
+// format prints a run's figures on one line.
+func (r anchorRun) format(w createWorkload) string {
+	return fmt.Sprintf("%.0f files/s, %d commits, %.1f B/file, peak RSS %.1f MiB",
+		r.filesPerSec(w), r.Commits, r.bytesPerFile(w), float64(r.PeakRSS)/(1<<20))
+}

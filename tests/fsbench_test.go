@@ -533,6 +533,8 @@ func BenchmarkFSAnchor(b *testing.B) {
 		}
 		sides[i%2]()
 		sides[1-i%2]()
+		b.Logf("iteration %d (%s first): cowfs %s; kernel %s; load average %s", i+1,
+			[]string{"kernel", "cowfs"}[i%2], cowfs[i].format(w), kernel[i].format(w), loadAvg())
 	}
 	reportAnchor(b, w, kernel, cowfs)
 }
