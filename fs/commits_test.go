@@ -38,7 +38,7 @@ func TestCreatesCommitOnce(t *testing.T) {
 	require.Greater(t, cows, cows0)
 }
 
-func mkdirs(t *testing.T, f *FS, n int) []uint64 {
+func mkdirs(t testing.TB, f *FS, n int) []uint64 {
 	t.Helper()
 	inos := make([]uint64, n)
 	for d := range inos {
