@@ -144,3 +144,20 @@ func (a *Allocator) Chunk(start uint64) (*format.ChunkItem, bool) {
 	s, c, ok := a.cfg.Chunks.Lookup(start)
 	return c, ok && s == start
 }
+
+// The kernel's threshold for adding a chunk that nothing forces
+// (should_alloc_chunk with CHUNK_ALLOC_NO_FORCE): the type's groups must be
+// 80% full, reservations (may_use) not counted, 2 MiB of slack.
+const (
+	chunkFullPercent = 80
+	chunkFullSlack   = 2 * mib
+)
+
+// ShouldAllocChunk reports whether the groups of type typ are full enough
+// for a new chunk before any allocation fails: used + reserved + pinned +
+// readonly + 2 MiB ≥ 80% of their total, and a chunk still fits.
+func (a *Allocator) ShouldAllocChunk(typ uint64) bool {
+	si := a.Space(typ)
+	busy := si.Used + si.Reserved + si.Pinned + si.Readonly
+	return busy+chunkFullSlack >= si.Total*chunkFullPercent/100 && a.UnallocatedBytes() >= minChunk
+}

@@ -267,7 +267,7 @@ func (c *Cache) Release(eb *ExtentBuffer) {
 		eb.freeData()
 		return
 	}
-	if n == 0 && eb.Has(Dirty) && c.dirtyBytes.Load() >= c.opts.DirtyThreshold {
+	if n == 0 && eb.Has(Dirty) && c.dirtyBytes.Load() >= c.opts.dirtyThreshold() {
 		c.flusher.wake()
 	}
 }
@@ -290,7 +290,7 @@ func (c *Cache) MarkDirty(eb *ExtentBuffer, transid uint64) {
 	}
 	c.mu.dirty.mark(eb)
 	c.mu.Unlock()
-	if c.dirtyBytes.Load() >= c.opts.DirtyThreshold {
+	if c.dirtyBytes.Load() >= c.opts.dirtyThreshold() {
 		c.flusher.wake()
 	}
 }

@@ -61,8 +61,9 @@
 // end too.
 //
 // The flusher goroutine (started by New, stopped by Close) does the same
-// writeback, without evicting, when dirty bytes reach Options.DirtyThreshold,
-// until they are at most half of it. It runs concurrently with its callers;
+// writeback, without evicting, when dirty bytes reach Options.DirtyThreshold
+// (by default the budget: a dirty block is written early only when the
+// cache needs its room), until they are at most half of it. It runs concurrently with its callers;
 // a deterministic run (one goroutine, the amplification loop) disables it
 // with DirtyThreshold = math.MaxInt64, leaving reclaim, which runs on the
 // caller's goroutine, as the only writeback besides commit.

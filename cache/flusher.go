@@ -65,7 +65,7 @@ func (c *Cache) runFlusher() {
 		case <-f.wakeCh:
 		case <-tick:
 		}
-		if c.dirtyBytes.Load() >= c.opts.DirtyThreshold {
+		if c.dirtyBytes.Load() >= c.opts.dirtyThreshold() {
 			c.writeUnreferenced(CauseThreshold, c.flushWant, false)
 		}
 	}
@@ -77,5 +77,5 @@ func (c *Cache) flushWant() int {
 	if c.flusher.stopping() {
 		return 0
 	}
-	return ceilNodes(c.dirtyBytes.Load()-c.opts.DirtyThreshold/2, c.nodesize)
+	return ceilNodes(c.dirtyBytes.Load()-c.opts.dirtyThreshold()/2, c.nodesize)
 }

@@ -79,3 +79,20 @@ func TestCloseStopsFlusher(t *testing.T) {
 	require.NoError(t, c.FlushAll(CauseCommit))
 	require.NoError(t, c.Close())
 }
+
+// With the default threshold (0: the budget) the flusher leaves dirty
+// buffers alone while the cache has room for them, and wakes once every
+// buffer of the budget is dirty.
+func TestFlusherDefaultWaitsForBudget(t *testing.T) {
+	im := memImage(t)
+	opts := im.testOptions(8)
+	opts.DirtyThreshold, opts.FlushInterval = 0, time.Millisecond
+	c, _ := im.open(t, nil, opts)
+	im.dirtyLeaves(t, c, 0, 1, 2, 3, 4, 5, 6)
+	time.Sleep(20 * time.Millisecond)
+	require.Zero(t, c.Stats().Writebacks[CauseThreshold], "7 of 8 nodes dirty")
+	im.dirtyLeaves(t, c, 7)
+	require.Eventually(t, func() bool {
+		return c.Stats().Writebacks[CauseThreshold] >= 4
+	}, 5*time.Second, time.Millisecond, "8 of 8 dirty: down to half")
+}

@@ -67,7 +67,11 @@ type Options struct {
 	// rather than deadlock or drop a dirty buffer (Stats.OverBudget).
 	Budget int64
 	// DirtyThreshold is the dirty bytes at which the flusher wakes; it then
-	// writes until dirty bytes are at most DirtyThreshold/2. A value of
+	// writes until dirty bytes are at most DirtyThreshold/2. 0 means the
+	// Budget (the default): the flusher stays idle until the cache is all
+	// dirty, so a transaction's blocks are written before its commit only
+	// when reclaim needs the room, as the kernel writes btree pages early
+	// only under memory pressure (docs/transaction.md). A value of
 	// math.MaxInt64 disables the flusher (deterministic tests).
 	DirtyThreshold int64
 	// FlushInterval is how often the flusher rechecks the threshold on its
@@ -105,6 +109,14 @@ func (o Options) writebackDepth() int {
 	return o.WritebackDepth
 }
 
+// dirtyThreshold is DirtyThreshold with its default applied.
+func (o Options) dirtyThreshold() int64 {
+	if o.DirtyThreshold == 0 {
+		return o.Budget
+	}
+	return o.DirtyThreshold
+}
+
 // writebackMaxIO is WritebackMaxIO with its default applied.
 func (o Options) writebackMaxIO() int64 {
 	if o.WritebackMaxIO == 0 {
@@ -119,11 +131,11 @@ const MinBudgetNodes = 4
 // ErrInvalidOptions marks every error of Options.Validate.
 var ErrInvalidOptions = errors.New("invalid cache option")
 
-// DefaultOptions: a 64 MiB budget, a 32 MiB dirty threshold, a 1 s flusher
-// period, address order, DefaultWritebackDepth writes of up to
+// DefaultOptions: a 64 MiB budget, the dirty threshold at the budget, a 1 s
+// flusher period, address order, DefaultWritebackDepth writes of up to
 // DefaultWritebackMaxIO in flight.
 func DefaultOptions() Options {
-	return Options{Budget: 64 << 20, DirtyThreshold: 32 << 20, FlushInterval: time.Second,
+	return Options{Budget: 64 << 20, FlushInterval: time.Second,
 		WritebackDepth: DefaultWritebackDepth, WritebackMaxIO: DefaultWritebackMaxIO}
 }
 
@@ -136,8 +148,8 @@ func (o Options) Validate(nodesize uint32) error {
 		return invalid("nodesize 0")
 	case o.Budget < minBudget:
 		return invalid("budget %s is below %d nodes (%s)", formatSize(o.Budget), MinBudgetNodes, formatSize(minBudget))
-	case o.DirtyThreshold < int64(nodesize):
-		return invalid("dirty threshold %s is below one node (%d bytes)", formatSize(o.DirtyThreshold), nodesize)
+	case o.DirtyThreshold < 0 || o.DirtyThreshold > 0 && o.DirtyThreshold < int64(nodesize):
+		return invalid("dirty threshold %s is below one node (%d bytes; 0 is the budget)", formatSize(o.DirtyThreshold), nodesize)
 	case o.FlushInterval < 0:
 		return invalid("flush interval %v is negative", o.FlushInterval)
 	case o.Order != OrderAddress && o.Order != OrderLRU:
@@ -165,11 +177,11 @@ func invalid(format string, args ...any) error {
 }
 
 // String prints the options on one line, defaults applied, e.g.
-// "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address
+// "budget=64MiB dirty-threshold=64MiB flush-interval=1s order=address
 // writeback-depth=32 writeback-max-io=1MiB".
 func (o Options) String() string {
 	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s writeback-depth=%d writeback-max-io=%s",
-		formatSize(o.Budget), formatSize(o.DirtyThreshold), o.FlushInterval, o.Order,
+		formatSize(o.Budget), formatSize(o.dirtyThreshold()), o.FlushInterval, o.Order,
 		o.writebackDepth(), formatSize(o.writebackMaxIO()))
 }
 

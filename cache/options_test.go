@@ -15,7 +15,7 @@ func TestDefaultOptions(t *testing.T) {
 	o := DefaultOptions()
 	require.NoError(t, o.Validate(16384))
 	require.NoError(t, o.Validate(65536))
-	require.Equal(t, "budget=64MiB dirty-threshold=32MiB flush-interval=1s order=address "+
+	require.Equal(t, "budget=64MiB dirty-threshold=64MiB flush-interval=1s order=address "+
 		"writeback-depth=32 writeback-max-io=1MiB", o.String())
 }
 
@@ -26,7 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		want string
 	}{
 		{"small budget", func(o *Options) { o.Budget = 3 * 16384 }, "budget 48KiB is below 4 nodes (64KiB)"},
-		{"zero threshold", func(o *Options) { o.DirtyThreshold = 0 }, "dirty threshold 0B is below one node"},
+		{"tiny threshold", func(o *Options) { o.DirtyThreshold = 1 }, "dirty threshold 1B is below one node"},
+		{"negative threshold", func(o *Options) { o.DirtyThreshold = -1 }, "dirty threshold -1B is below one node"},
 		{"negative interval", func(o *Options) { o.FlushInterval = -time.Second }, "flush interval -1s is negative"},
 		{"bad order", func(o *Options) { o.Order = 7 }, "unknown writeback order 7"},
 		{"negative depth", func(o *Options) { o.WritebackDepth = -1 }, "writeback depth -1 outside [1, 1024]"},
@@ -60,6 +61,8 @@ func TestOptionsString(t *testing.T) {
 	require.True(t, strings.HasSuffix(o.String(), " writeback-depth=1 writeback-max-io=64KiB"))
 	o.Budget = 100000
 	require.True(t, strings.HasPrefix(o.String(), "budget=100000B "))
+	o.DirtyThreshold = 0
+	require.True(t, strings.HasPrefix(o.String(), "budget=100000B dirty-threshold=100000B "), "0 is the budget")
 }
 
 func TestParseOrderAndNames(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"cowfs/checker"
+	"cowfs/disk/format"
 )
 
 // Sentinel errors of the tree operations. Callers switch on them with
@@ -20,6 +21,15 @@ var (
 	// (a nil transaction for a modifying search, unsorted batch keys, ...).
 	ErrInvalid = errors.New("ctree: invalid argument")
 )
+
+// notFound is ErrNotFound for one key. It is formatted only when printed:
+// a miss is a lookup's ordinary answer (a create looks its name up first).
+type notFound struct{ key format.Key }
+
+func notFoundError(key format.Key) error { return &notFound{key} }
+
+func (e *notFound) Error() string { return fmt.Sprintf("%v: %v", ErrNotFound, e.key) }
+func (e *notFound) Unwrap() error { return ErrNotFound }
 
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

@@ -188,7 +188,7 @@ func DeleteItem(trans Trans, root *Root, key format.Key) error {
 		return err
 	}
 	if !found {
-		return fmt.Errorf("%w: %v", ErrNotFound, key)
+		return notFoundError(key)
 	}
 	return DelItems(trans, root, &p, p.slots[0], 1)
 }
@@ -237,7 +237,7 @@ func ExtendItem(trans Trans, root *Root, p *Path, key format.Key, add uint32) er
 	}
 	o := newOp(trans, root, p)
 	if !found {
-		return o.fail(fmt.Errorf("%w: %v", ErrNotFound, key))
+		return o.fail(notFoundError(key))
 	}
 	l, slot := p.Leaf(), p.slots[0]
 	resizeItem(l, slot, l.ItemSize(slot)+add)
@@ -254,7 +254,7 @@ func TruncateItem(trans Trans, root *Root, p *Path, key format.Key, size uint32)
 	}
 	o := newOp(trans, root, p)
 	if !found {
-		return o.fail(fmt.Errorf("%w: %v", ErrNotFound, key))
+		return o.fail(notFoundError(key))
 	}
 	l, slot := p.Leaf(), p.slots[0]
 	if old := l.ItemSize(slot); size > old {
@@ -274,7 +274,7 @@ func Lookup(root *Root, key format.Key) ([]byte, error) {
 		return nil, err
 	}
 	if !found {
-		return nil, fmt.Errorf("%w: %v", ErrNotFound, key)
+		return nil, notFoundError(key)
 	}
 	return append([]byte(nil), p.ItemData()...), nil
 }

@@ -35,7 +35,8 @@ type leafPlan struct {
 func (s *searcher) planLeaf(found bool) leafPlan {
 	l := s.p.nodes[0].Leaf()
 	n, slot := l.NrItems(), s.p.slots[0]
-	pl := leafPlan{ni: slot, insert: !found, lds: int(format.LeafDataSize(s.c.NodeSize()))}
+	pl := leafPlan{ni: slot, insert: !found, lds: int(format.LeafDataSize(s.c.NodeSize())),
+		costs: make([]int, 0, n+1)}
 	for i := 0; i <= n; i++ {
 		if pl.insert && i == slot {
 			pl.costs = append(pl.costs, s.insLen)

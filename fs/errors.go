@@ -16,17 +16,30 @@ import (
 // adapter reports it as EIO.
 
 // opError is an operation's failure: the operation, the inode (and name)
-// it was about, and the errno.
+// it was about, and the errno. It is formatted only when printed (ENOENT
+// is a lookup's ordinary answer).
 func opError(op string, ino uint64, name string, errno syscall.Errno, detail string) error {
-	where := fmt.Sprintf("inode %d", ino)
-	if name != "" {
-		where = fmt.Sprintf("%q in directory %d", name, ino)
-	}
-	if detail != "" {
-		return fmt.Errorf("%s %s: %s: %w", op, where, detail, errno)
-	}
-	return fmt.Errorf("%s %s: %w", op, where, errno)
+	return &opErr{op: op, ino: ino, name: name, errno: errno, detail: detail}
 }
+
+type opErr struct {
+	op, name, detail string
+	ino              uint64
+	errno            syscall.Errno
+}
+
+func (e *opErr) Error() string {
+	where := fmt.Sprintf("inode %d", e.ino)
+	if e.name != "" {
+		where = fmt.Sprintf("%q in directory %d", e.name, e.ino)
+	}
+	if e.detail != "" {
+		return fmt.Sprintf("%s %s: %s: %v", e.op, where, e.detail, e.errno)
+	}
+	return fmt.Sprintf("%s %s: %v", e.op, where, e.errno)
+}
+
+func (e *opErr) Unwrap() error { return e.errno }
 
 // wrap adds the operation and inode to an error from a lower layer; a
 // missing item becomes ENOENT.

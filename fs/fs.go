@@ -54,10 +54,12 @@ type FS struct {
 	dirIndex map[uint64]uint64
 	nextIno  atomic.Uint64
 
-	// imu guards inodes (the map) and each inode's pins and open count. It
-	// is a leaf lock: nothing is acquired or waited for while holding it.
+	// imu guards inodes (the map), each inode's pins, and opens (the open
+	// count of each open inode). It is a leaf lock: nothing is acquired or
+	// waited for while holding it.
 	imu    sync.Mutex
 	inodes map[uint64]*inode
+	opens  map[uint64]uint32
 
 	// evictChunk and evictCsum bound the file extents, and the bytes of
 	// checksum deletions they reserve, that one handle drops: a larger
@@ -132,7 +134,7 @@ func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 	sb := t.Super()
 	fs := &FS{t: t, root: root, opts: opts, log: log, sectorSize: uint64(sb.SectorSize),
 		nodeSize: sb.NodeSize, readOnly: t.ReadOnly(),
-		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, evictChunk: defaultEvictChunk,
+		dirIndex: map[uint64]uint64{}, inodes: map[uint64]*inode{}, opens: map[uint64]uint32{}, evictChunk: defaultEvictChunk,
 		evictCsum: transaction.InsertSize(sb.NodeSize, evictCsumItems)}
 	fs.data = newFileData(t, root)
 	fs.setupRsv()

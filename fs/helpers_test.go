@@ -52,12 +52,12 @@ func testOptions() Options {
 
 // newImage makes a cowfs mkfs image of size bytes; at cleanup (after the
 // test closed every FS on it) our fsck and btrfs check must find it clean.
-func newImage(t *testing.T, size int64) string {
+func newImage(t testing.TB, size int64) string {
 	return newImageNodes(t, size, mkfs.DefaultOptions().NodeSize)
 }
 
 // newImageNodes is newImage with the given node size.
-func newImageNodes(t *testing.T, size int64, nodesize uint32) string {
+func newImageNodes(t testing.TB, size int64, nodesize uint32) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "fs.img")
 	dev, err := disk.OpenFile(path, disk.FileOptions{Create: true, Size: size})
@@ -74,7 +74,7 @@ func newImageNodes(t *testing.T, size int64, nodesize uint32) string {
 // testFS is an FS under test with the image it lives on.
 type testFS struct {
 	*FS
-	t      *testing.T
+	t      testing.TB
 	path   string
 	opts   Options
 	closed bool
@@ -86,7 +86,7 @@ func newTestFS(t *testing.T) *testFS {
 	return newTestFSOpts(t, 256<<20, testOptions())
 }
 
-func newTestFSOpts(t *testing.T, size int64, opts Options) *testFS {
+func newTestFSOpts(t testing.TB, size int64, opts Options) *testFS {
 	t.Helper()
 	tf := &testFS{t: t, path: newImage(t, size), opts: opts}
 	tf.open()
@@ -121,7 +121,7 @@ func (tf *testFS) reopen() {
 
 // requireClean runs our fsck and btrfs check (original and lowmem modes)
 // on an image.
-func requireClean(t *testing.T, path string) {
+func requireClean(t testing.TB, path string) {
 	t.Helper()
 	if t.Failed() {
 		return
@@ -142,7 +142,7 @@ func requireClean(t *testing.T, path string) {
 }
 
 // oracleMissing skips loudly (fails under CI) when an oracle cannot run.
-func oracleMissing(t *testing.T, why string) {
+func oracleMissing(t testing.TB, why string) {
 	t.Helper()
 	msg := fmt.Sprintf("SKIP: %s — oracle not run", why)
 	if os.Getenv("CI") == "true" || os.Getenv("CI") != "" {
@@ -162,7 +162,7 @@ func loudOnce(msg string) {
 
 // btrfsCheck runs btrfs check in both modes; without btrfs-progs it prints
 // a loud SKIP line (and fails under CI) but lets the test pass.
-func btrfsCheck(t *testing.T, path string) {
+func btrfsCheck(t testing.TB, path string) {
 	t.Helper()
 	if _, err := exec.LookPath("btrfs"); err != nil {
 		if os.Getenv("CI") != "" {

@@ -11,14 +11,14 @@ import (
 
 // inode is the in-memory state of an inode that is open, has buffered
 // data, or is being worked on. It exists while pinned (fs.pin) or open or
-// holding buffered bytes; fs.imu guards the map and the counters, mu the
-// rest.
+// holding buffered bytes; fs.imu guards the map and the pins, mu the
+// rest. An open inode with no other state has only its count in fs.opens
+// (the FUSE adapter holds every inode the kernel caches open).
 type inode struct {
 	ino uint64
 
 	// REQUIRES: fs.imu.
 	pins int
-	open int
 
 	// mu serializes the operations on the inode's data and size: writes,
 	// flushes, truncation, fallocate, eviction; reads share it. Taken
@@ -65,7 +65,7 @@ func (fs *FS) unpin(in *inode) {
 
 // maybeForgetLocked removes an unused inode from the map. REQUIRES: imu.
 func (fs *FS) maybeForgetLocked(in *inode) {
-	if in.pins == 0 && in.open == 0 && in.buffered.Load() == 0 && fs.inodes[in.ino] == in {
+	if in.pins == 0 && fs.opens[in.ino] == 0 && in.buffered.Load() == 0 && fs.inodes[in.ino] == in {
 		delete(fs.inodes, in.ino)
 	}
 }
@@ -85,8 +85,7 @@ func (fs *FS) lookupState(ino uint64) *inode {
 func (fs *FS) isOpen(ino uint64) bool {
 	fs.imu.Lock()
 	defer fs.imu.Unlock()
-	in := fs.inodes[ino]
-	return in != nil && in.open > 0
+	return fs.opens[ino] > 0
 }
 
 // load fills the state from the INODE_ITEM once. REQUIRES: in.mu.
@@ -117,12 +116,7 @@ func (fs *FS) OpenFile(ino uint64) error {
 	}
 	fs.imu.Lock()
 	defer fs.imu.Unlock()
-	in := fs.inodes[ino]
-	if in == nil {
-		in = &inode{ino: ino}
-		fs.inodes[ino] = in
-	}
-	in.open++
+	fs.opens[ino]++
 	return nil
 }
 
@@ -131,19 +125,25 @@ func (fs *FS) OpenFile(ino uint64) error {
 // and its orphan item.
 func (fs *FS) ReleaseFile(ino uint64) error {
 	fs.imu.Lock()
-	in := fs.inodes[ino]
-	if in == nil || in.open == 0 {
+	n := fs.opens[ino]
+	if n == 0 {
 		fs.imu.Unlock()
 		return opError("release", ino, "", syscall.EBADF, "not open")
 	}
-	in.open--
-	last := in.open == 0
+	if n--; n > 0 {
+		fs.opens[ino] = n
+		fs.imu.Unlock()
+		return nil
+	}
+	delete(fs.opens, ino)
+	in := fs.inodes[ino] // an orphan keeps its state while open
+	if in == nil {
+		fs.imu.Unlock()
+		return nil
+	}
 	in.pins++
 	fs.imu.Unlock()
 	defer fs.unpin(in)
-	if !last {
-		return nil
-	}
 	return fs.releaseLast(in)
 }
 

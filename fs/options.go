@@ -51,3 +51,26 @@ func (o Options) Validate() error {
 func (o Options) String() string {
 	return fmt.Sprintf("%s data-buffer=%d", o.Transaction, o.DirtyThreshold)
 }
+
+// MemoryOverhead is what a daemon's memory bound allows besides the cache
+// budget and the data buffer: the Go runtime, go-fuse's request buffers,
+// the open-inode counts, writeback staging and the binary's own pages.
+const MemoryOverhead = 32 << 20
+
+// binaryRSS is the part of MemoryOverhead left to memory the Go runtime
+// does not manage: the executable's text and data pages.
+const binaryRSS = 8 << 20
+
+// MemoryBound is the peak resident size a process serving the filesystem
+// aims at: cache budget + data buffer + MemoryOverhead.
+func (o Options) MemoryBound() int64 {
+	return o.Transaction.Cache.Budget + o.DirtyThreshold + MemoryOverhead
+}
+
+// GoMemoryLimit is the Go runtime's soft limit (debug.SetMemoryLimit) that
+// keeps the process within MemoryBound: the bound less the cache budget,
+// whose blocks live in the cache's own mappings outside the Go heap, and
+// less the binary's pages.
+func (o Options) GoMemoryLimit() int64 {
+	return o.MemoryBound() - o.Transaction.Cache.Budget - binaryRSS
+}

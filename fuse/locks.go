@@ -62,7 +62,11 @@ func (l *locks) set(ino uint64, want heldLock) {
 	if want.typ != syscall.F_UNLCK {
 		out = append(out, want)
 	}
-	l.m[ino] = out
+	if len(out) == 0 {
+		delete(l.m, ino) // an entry per file ever released would stay
+	} else {
+		l.m[ino] = out
+	}
 	l.cond.Broadcast()
 }
 

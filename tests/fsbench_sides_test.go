@@ -8,6 +8,7 @@ package tests
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"cowfs/checker"
 	"cowfs/disk"
 	"cowfs/fs"
 	"cowfs/fsck"
@@ -176,14 +178,7 @@ func (d *fuseDir) Root() string { return d.mnt }
 // kernel's sync(2) and syncfs(2) never reach a FUSE daemon.
 func (d *fuseDir) Sync(tb testing.TB) {
 	tb.Helper()
-	f, err := os.Open(d.mnt)
-	require.NoError(tb, err)
-	defer f.Close()
-	var pid [8]byte
-	_, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafe.Pointer(&pid)))
-	if errno != 0 {
-		require.NoError(tb, errno, "sync ioctl on %s", d.mnt)
-	}
+	require.NoError(tb, syncIoctl(d.mnt))
 }
 
 func (d *fuseDir) Remount(tb testing.TB) {
@@ -261,4 +256,154 @@ func checkCowfsImage(tb testing.TB, img string) {
 	if _, err := exec.LookPath("btrfs"); err == nil {
 		btrfsCheck(tb, img)
 	}
+}
+
+// ---- the anchor's sides (BenchmarkFSAnchor, TestAnchorThroughMount) ----
+
+// kernelAnchor is the kernel's btrfs as issue 13 measured it: `mkfs.btrfs
+// -n 16384 -m single` on an image, attached to a loop device with direct
+// I/O, mounted with commit=300 (its timer never fires within a run). It is
+// mounted twice: the first mount creates the UUID tree in a commit of its
+// own, in the background, which must not fall into a run.
+type kernelAnchor struct {
+	loop, mnt string
+}
+
+func newKernelAnchor(tb testing.TB, dir string, size int64) *kernelAnchor {
+	tb.Helper()
+	img := filepath.Join(dir, "kernel-anchor.img")
+	require.NoError(tb, os.WriteFile(img, nil, 0o644))
+	require.NoError(tb, os.Truncate(img, size))
+	tb.Cleanup(func() { os.Remove(img) })
+	r := runCmd(tb, "mkfs.btrfs", "-q", "-f", "-n", "16384", "-m", "single", img)
+	require.Equal(tb, 0, r.Code, "mkfs.btrfs: %s", r.Stderr)
+	r = runCmd(tb, "losetup", "--direct-io=on", "--find", "--show", img)
+	require.Equal(tb, 0, r.Code, "losetup: %s", r.Stderr)
+	k := &kernelAnchor{loop: strings.TrimSpace(r.Stdout), mnt: filepath.Join(tb.TempDir(), "mnt")}
+	tb.Cleanup(func() { runCmd(tb, "losetup", "-d", k.loop) })
+	require.NoError(tb, os.Mkdir(k.mnt, 0o755))
+	k.mount(tb)
+	unmount(tb, k.mnt)
+	k.mount(tb)
+	tb.Cleanup(func() { unmount(tb, k.mnt) })
+	return k
+}
+
+func (k *kernelAnchor) mount(tb testing.TB) {
+	tb.Helper()
+	r := runCmd(tb, "mount", "-o", "commit=300", k.loop, k.mnt)
+	require.Equal(tb, 0, r.Code, "mount %s: %s\n%s", k.loop, r.Stderr, dmesgTail())
+}
+
+func (k *kernelAnchor) Root() string { return k.mnt }
+
+// Sync is syncfs(2): btrfs commits.
+func (k *kernelAnchor) Sync() error {
+	f, err := os.Open(k.mnt)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return unix.Syncfs(int(f.Fd()))
+}
+
+func (k *kernelAnchor) Generation() (uint64, error) { return superGeneration(k.loop) }
+
+// Written is the loop device's sectors written (/sys/block/loopN/stat).
+func (k *kernelAnchor) Written() (uint64, error) {
+	b, err := os.ReadFile(filepath.Join("/sys/block", filepath.Base(k.loop), "stat"))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 7 {
+		return 0, fmt.Errorf("%s stat: %q", k.loop, b)
+	}
+	sectors, err := strconv.ParseUint(f[6], 10, 64)
+	return sectors * 512, err
+}
+
+func (k *kernelAnchor) PeakRSS() (uint64, error) { return 0, nil }
+
+// superGeneration reads the newest superblock of a device or image with
+// O_DIRECT (what is on the disk, not in a page cache).
+func superGeneration(path string) (uint64, error) {
+	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true, AllowWriter: true})
+	if err != nil {
+		return 0, err
+	}
+	defer dev.Close()
+	sb, err := checker.ReadSuper(dev)
+	if err != nil {
+		return 0, err
+	}
+	return sb.Generation, nil
+}
+
+// cowfsAnchor is `cowfs mount` run as its own process (the daemon's RSS
+// and I/O are its own) with --commit-interval 300s, like the kernel's
+// commit=300, and otherwise the defaults.
+type cowfsAnchor struct {
+	bin, img string
+	d        *mountDaemon
+}
+
+func newCowfsAnchor(tb testing.TB, bin, dir string, size int64, flags ...string) *cowfsAnchor {
+	tb.Helper()
+	img := fsbenchMkfs(tb, bin, dir, "cowfs-anchor.img", size)
+	c := &cowfsAnchor{bin: bin, img: img}
+	c.d = startDaemon(tb, bin, img, newMountpoint(tb), append([]string{"--commit-interval", "300s"}, flags...)...)
+	return c
+}
+
+func (c *cowfsAnchor) Root() string { return c.d.mnt }
+
+func (c *cowfsAnchor) Sync() error { return syncIoctl(c.d.mnt) }
+
+func (c *cowfsAnchor) Generation() (uint64, error) { return superGeneration(c.img) }
+
+// Written is the daemon's write_bytes (/proc/PID/io): its O_DIRECT writes.
+func (c *cowfsAnchor) Written() (uint64, error) {
+	return procField(c.d.cmd.Process.Pid, "io", "write_bytes:", 1)
+}
+
+// PeakRSS is the daemon's VmHWM (/proc/PID/status).
+func (c *cowfsAnchor) PeakRSS() (uint64, error) {
+	return procField(c.d.cmd.Process.Pid, "status", "VmHWM:", 1024)
+}
+
+// close unmounts (the final commit) and checks the image.
+func (c *cowfsAnchor) close(tb testing.TB) {
+	tb.Helper()
+	c.d.umount()
+	checkCowfsImage(tb, c.img)
+}
+
+// procField reads the number after name in /proc/PID/file, times unit.
+func procField(pid int, file, name string, unit uint64) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/%s", pid, file))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == name {
+			n, err := strconv.ParseUint(f[1], 10, 64)
+			return n * unit, err
+		}
+	}
+	return 0, fmt.Errorf("/proc/%d/%s has no %s", pid, file, name)
+}
+
+// syncIoctl is the cowfs sync ioctl on a mount's root (`cowfs sync`).
+func syncIoctl(mnt string) error {
+	f, err := os.Open(mnt)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var pid [8]byte
+	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafe.Pointer(&pid))); errno != 0 {
+		return fmt.Errorf("sync ioctl on %s: %w", mnt, errno)
+	}
+	return nil
 }

@@ -23,6 +23,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -493,4 +495,123 @@ func apiRead(tb testing.TB, a *apiFS, size int64) {
 	}
 	require.Equal(tb, size/fsbenchIO, i, "MiB read")
 	require.NoError(tb, a.f.ReleaseFile(at.Ino))
+}
+
+// ---- BenchmarkFSAnchor ----
+
+var (
+	anchorFiles   = flag.Int("anchor.files", 200_000, "empty files BenchmarkFSAnchor creates")
+	anchorWriters = flag.Int("anchor.writers", 2, "writers of BenchmarkFSAnchor, creating at once")
+	anchorFlags   = flag.String("anchor.cowfs-flags", "", "more `cowfs mount` flags for BenchmarkFSAnchor, space-separated (e.g. \"--dirty-threshold 32M\")")
+)
+
+// anchorImageSize is the size of both sides' images, as issue 13 measured.
+const anchorImageSize = 8 << 30
+
+func anchorWorkload() createWorkload {
+	return createWorkload{Files: *anchorFiles, Dirs: *fsbenchDirs, Writers: *anchorWriters}
+}
+
+// BenchmarkFSAnchor is issue 13's anchor beside the kernel: -anchor.files
+// empty files in -fsbench.dirs directories by -anchor.writers writers, then
+// one sync, on the kernel's btrfs (mkfs.btrfs -n 16384 -m single, a loop
+// device with direct I/O, commit=300) and on `cowfs mount` run as its own
+// process (cowfs mkfs --size 8G, --commit-interval 300s). Each iteration
+// runs both sides from fresh images, alternating which goes first. It
+// reports the medians over the iterations; the log has min/median/max of
+// every figure. Run it with -benchtime Nx (N iterations).
+func BenchmarkFSAnchor(b *testing.B) {
+	e := newFSBench(b)
+	needFuseMount(b)
+	w := anchorWorkload()
+	var kernel, cowfs []anchorRun
+	b.StopTimer() // both sides are timed by runAnchor, ns/op means nothing
+	for i := range b.N {
+		sides := []func(){
+			func() { inScope(b, func(tb testing.TB) { kernel = append(kernel, e.kernelAnchorRun(tb, w)) }) },
+			func() { inScope(b, func(tb testing.TB) { cowfs = append(cowfs, e.cowfsAnchorRun(tb, w)) }) },
+		}
+		sides[i%2]()
+		sides[1-i%2]()
+		b.Logf("iteration %d (%s first): cowfs %s; kernel %s; load average %s", i+1,
+			[]string{"kernel", "cowfs"}[i%2], cowfs[i].format(w), kernel[i].format(w), loadAvg())
+	}
+	reportAnchor(b, w, kernel, cowfs)
+}
+
+func (e *fsbench) kernelAnchorRun(tb testing.TB, w createWorkload) anchorRun {
+	r, err := runAnchor(newKernelAnchor(tb, e.dir, anchorImageSize), w)
+	require.NoError(tb, err, "kernel")
+	return r
+}
+
+func (e *fsbench) cowfsAnchorRun(tb testing.TB, w createWorkload) anchorRun {
+	c := newCowfsAnchor(tb, e.bin, e.dir, anchorImageSize, strings.Fields(*anchorFlags)...)
+	r, err := runAnchor(c, w)
+	require.NoError(tb, err, "cowfs")
+	c.close(tb)
+	return r
+}
+
+// anchorFigure is one row of the anchor's table: how to read it off a run.
+type anchorFigure struct {
+	unit string
+	of   func(anchorRun) float64
+}
+
+func anchorFigures(w createWorkload) []anchorFigure {
+	return []anchorFigure{
+		{"files/s", func(r anchorRun) float64 { return r.filesPerSec(w) }},
+		{"commits", func(r anchorRun) float64 { return float64(r.Commits) }},
+		{"meta-B/file", func(r anchorRun) float64 { return r.bytesPerFile(w) }},
+		{"peak-RSS-MiB", func(r anchorRun) float64 { return float64(r.PeakRSS) / (1 << 20) }},
+	}
+}
+
+// reportAnchor reports each figure's median for cowfs and the kernel and
+// their ratio, and logs min/median/max of both sides and the load.
+func reportAnchor(b *testing.B, w createWorkload, kernel, cowfs []anchorRun) {
+	for _, f := range anchorFigures(w) {
+		c, k := spreadOf(cowfs, f.of), spreadOf(kernel, f.of)
+		b.ReportMetric(c[1], f.unit)
+		b.Logf("%-13s cowfs %s  kernel %s", f.unit, c, k)
+		if f.unit == "peak-RSS-MiB" {
+			continue
+		}
+		b.ReportMetric(k[1], "kernel-"+f.unit)
+		if k[1] != 0 {
+			b.ReportMetric(c[1]/k[1], f.unit+"-ratio")
+		}
+	}
+	bound := fs.DefaultOptions().MemoryBound()
+	b.ReportMetric(float64(bound)/(1<<20), "RSS-bound-MiB")
+	b.Logf("%d files, %d dirs, %d writers, %d iterations alternated, cowfs flags %q; load average %s",
+		w.Files, w.Dirs, w.Writers, len(cowfs), *anchorFlags, loadAvg())
+}
+
+// minMedMax is min, median and max.
+type minMedMax [3]float64
+
+func (m minMedMax) String() string { return fmt.Sprintf("%.1f (%.1f–%.1f)", m[1], m[0], m[2]) }
+
+// spreadOf is min, median and max of a figure over runs.
+func spreadOf(runs []anchorRun, of func(anchorRun) float64) minMedMax {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = of(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return minMedMax{}
+	}
+	return minMedMax{v[0], v[len(v)/2], v[len(v)-1]}
+}
+
+// loadAvg is /proc/loadavg's three load averages.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }

@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"cowfs/fs"
+	"cowfs/mkfs"
 )
 
 var (
@@ -106,9 +109,38 @@ func (w *mountWorkload) phase(d *mountDaemon, until int) {
 	w.run(until - w.done)
 	w.compareTree(d.mnt)
 	w.closeFiles()
+	requireMemoryBound(w.t, d)
 	d.umount()
 	w.t.Logf("mount %s: %d operations in %v", strings.Join(d.cmd.Args[2:len(d.cmd.Args)-2], " "), w.done,
 		time.Since(start).Round(time.Millisecond))
+}
+
+// requireMemoryBound commits and checks the daemon's peak RSS (VmHWM)
+// against the memory bound of its flags: cache budget + data buffer +
+// 32 MiB. (The rusage of an exited child would not do: Linux keeps the
+// forking process's peak in it.)
+func requireMemoryBound(t *testing.T, d *mountDaemon) {
+	t.Helper()
+	require.NoError(t, syncIoctl(d.mnt))
+	o := fs.DefaultOptions()
+	for i, f := range d.cmd.Args[:len(d.cmd.Args)-1] {
+		switch f {
+		case "--cache-budget":
+			o.Transaction.Cache.Budget = mustSize(t, d.cmd.Args[i+1])
+		case "--data-buffer":
+			o.DirtyThreshold = mustSize(t, d.cmd.Args[i+1])
+		}
+	}
+	rss, err := procField(d.cmd.Process.Pid, "status", "VmHWM:", 1024)
+	require.NoError(t, err)
+	t.Logf("daemon peak RSS %d KiB, bound %d KiB", rss>>10, o.MemoryBound()>>10)
+	require.LessOrEqual(t, rss, uint64(o.MemoryBound()), "the daemon's peak RSS")
+}
+
+func mustSize(t *testing.T, s string) int64 {
+	n, err := mkfs.ParseSize(s)
+	require.NoError(t, err)
+	return n
 }
 
 // mkfsImage runs `cowfs mkfs --size SIZE [args] IMG`.

@@ -33,6 +33,9 @@ type Handle struct {
 	handlePins cache.PinList
 
 	charged, overspent atomic.Uint64
+	// delayedItems: bytes this handle moved into the delayed-items reserve
+	// (MigrateDelayedItem), given back at End.
+	delayedItems uint64
 }
 
 type handleKind int
@@ -149,7 +152,9 @@ func (h *Handle) AddDirty(eb *cache.ExtentBuffer) {
 // delayed-items reserve, as btrfs_insert_delayed_dir_index does when a
 // directory entry is added. This is where the seed's create failed: the
 // handle's reserve had been eaten by re-COWs. A dry reserve is handled as
-// in Charge.
+// in Charge. The caller inserts the item before End, which releases the
+// reservation (the kernel's btrfs_delayed_item_release_metadata once a
+// delayed item is in the tree).
 func (h *Handle) MigrateDelayedItem() error {
 	bytes := InsertSize(h.fs.NodeSize(), 1)
 	if h.rsv == nil {
@@ -157,12 +162,14 @@ func (h *Handle) MigrateDelayedItem() error {
 	}
 	err := h.rsv.Migrate(h.fs.delayedItems, bytes)
 	if err == nil {
+		h.delayedItems += bytes
 		return nil
 	}
 	h.overspent.Add(bytes)
 	h.fs.stats.overspends.Add(1)
 	if h.fs.opts.Reservations == Lenient {
 		if err = h.fs.delayedItems.Add(bytes); err == nil {
+			h.delayedItems += bytes
 			return nil
 		}
 	}

@@ -12,11 +12,11 @@ import (
 // numItems items: it reserves InsertSize(numItems) bytes for the handle and
 // as much again for the delayed references it will queue. When the space
 // cannot be promised it flushes as the kernel's flush_space does, cheapest
-// first, retrying after each step: the OnNoSpace hook (the filesystem's
-// buffered data gives back its reservations: FLUSH_DELALLOC), then a
-// commit (pinned space and the delayed-refs reserve: COMMIT_TRANS); then
-// it fails with ENOSPC before anything changed (as the kernel does). It
-// commits first when checksum deletions are owed (csum_rsv.go).
+// first, retrying after each state that did something (flush.go): buffered
+// data (FLUSH_DELALLOC), a metadata chunk once the groups are 80% used
+// (ALLOC_CHUNK), a commit (COMMIT_TRANS); then it fails with ENOSPC before
+// anything changed (as the kernel does). It commits first when checksum
+// deletions are owed (csum_rsv.go).
 func (fs *FS) Start(numItems int) (*Handle, error) {
 	if numItems < 0 {
 		return nil, fmt.Errorf("start a transaction: %d items", numItems)
@@ -25,22 +25,7 @@ func (fs *FS) Start(numItems int) (*Handle, error) {
 		return nil, err
 	}
 	bytes := InsertSize(fs.NodeSize(), numItems)
-	h, err := fs.begin(userHandle, numItems, bytes, nil)
-	if !errors.Is(err, alloc.ErrNoSpace) {
-		return h, err
-	}
-	if fn := fs.onNoSpace.Load(); fn != nil && (*fn)() {
-		if h, err = fs.begin(userHandle, numItems, bytes, nil); !errors.Is(err, alloc.ErrNoSpace) {
-			return h, err
-		}
-	}
-	if !fs.commitWouldFree() {
-		return nil, err
-	}
-	if err := fs.Commit(); err != nil {
-		return nil, err
-	}
-	return fs.begin(userHandle, numItems, bytes, nil)
+	return fs.reserveOrFlush(func() (*Handle, error) { return fs.begin(userHandle, numItems, bytes, nil) })
 }
 
 // OnNoSpace sets a function Start runs when it cannot reserve, before it
@@ -123,6 +108,7 @@ func (h *Handle) End() error {
 		return errors.New("transaction handle ended twice")
 	}
 	h.handlePins.UnpinAll()
+	h.fs.delayedItems.ReleaseBytes(h.delayedItems)
 	if h.rsv != nil {
 		h.rsv.Release()
 		h.fs.liveReserved.Add(-h.reserved)

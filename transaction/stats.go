@@ -9,6 +9,7 @@ type stats struct {
 	maxChargeRatio                atomic.Uint64 // × 1000
 	csumReserved, csumOwed        atomic.Uint64
 	maxCsumOwed                   atomic.Uint64
+	flushes                       [NumFlushStates]atomic.Uint64
 }
 
 // record adds an ended handle's figures.
@@ -59,14 +60,23 @@ type Stats struct {
 	// global reserve at the next commit (csum_rsv.go); MaxCsumOwed is the
 	// most one commit found owed.
 	CsumReserved, CsumOwed, MaxCsumOwed uint64
+
+	// Flushes counts the flush states Start ran to make room, by state,
+	// those that did something only: Flushes[FlushCommit] is the commits
+	// forced by reservations.
+	Flushes [NumFlushStates]uint64
 }
 
 // Stats returns a snapshot of the figures.
 func (fs *FS) Stats() Stats {
 	s := &fs.stats
-	return Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
+	out := Stats{Commits: s.commits.Load(), CommitRounds: s.commitRounds.Load(), Aborts: s.aborts.Load(),
 		Handles: s.handles.Load(), Overspends: s.overspends.Load(), Reserved: s.reserved.Load(),
 		Charged: s.charged.Load(), Overspent: s.overspent.Load(),
 		MaxChargeRatio: float64(s.maxChargeRatio.Load()) / 1000,
 		CsumReserved:   s.csumReserved.Load(), CsumOwed: s.csumOwed.Load(), MaxCsumOwed: s.maxCsumOwed.Load()}
+	for i := range out.Flushes {
+		out.Flushes[i] = s.flushes[i].Load()
+	}
+	return out
 }

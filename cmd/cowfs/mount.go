@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -63,7 +64,7 @@ or the final commit failed; 2 bad usage.`,
 	d := transaction.DefaultOptions()
 	fl.DurationVar(&f.commitInterval, "commit-interval", d.CommitInterval, "commit the running transaction this often (0: only on sync, fsync and unmount)")
 	fl.StringVar(&f.budget, "cache-budget", "64M", "metadata cache budget")
-	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "32M", "dirty metadata that wakes the flusher")
+	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "0", "dirty metadata that wakes the flusher (0: the cache budget, so blocks are written before their commit only when the cache needs room)")
 	fl.StringVar(&f.delalloc, "data-buffer", "32M", "buffer up to this much file data in memory before allocating it (space is reserved at write time; 0: write through)")
 	fl.StringVar(&f.policy, "cow-policy", d.Tree.Policy.String(), policyUsage())
 	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), reservationsUsage)
@@ -123,6 +124,7 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if err != nil {
 		return err
 	}
+	debug.SetMemoryLimit(opts.GoMemoryLimit())
 	filesys, err := fs.Open(image, opts)
 	if err != nil {
 		return err
@@ -134,7 +136,8 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if err != nil {
 		return errors.Join(err, filesys.Close())
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s)\n", image, srv.Mountpoint(), opts.Transaction)
+	fmt.Fprintf(cmd.ErrOrStderr(), "cowfs: %s mounted on %s (%s; memory bound %d MiB, Go limit %d MiB)\n",
+		image, srv.Mountpoint(), opts, opts.MemoryBound()>>20, opts.GoMemoryLimit()>>20)
 	out.takeOver()
 	tellReady(f.readyFD)
 	go unmountOnSignal(srv)
