@@ -38,3 +38,19 @@ func TestDocsLinksResolve(t *testing.T) {
 		}
 	}
 }
+
+// TestNoSharedPaths: no code comment or doc cites the project's shared notes
+// (outside the repository); the facts they held are described in place.
+func TestNoSharedPaths(t *testing.T) {
+	needle := "shared" + "/docs" // split so this file does not match itself
+	err := filepath.WalkDir("..", func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !(strings.HasSuffix(p, ".go") || strings.HasSuffix(p, ".md")) {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		require.False(t, strings.Contains(string(b), needle), "%s cites %s, outside the repository", p, needle)
+		return nil
+	})
+	require.NoError(t, err)
+}

@@ -12,5 +12,6 @@
 //     the same bytes.
 //
 // Everything is little-endian and packed. The layouts follow the documented
-// btrfs format (shared/docs/btrfs-format.md §2); no kernel code is translated.
+// btrfs format (the kernel's include/uapi/linux/btrfs_tree.h and the
+// btrfs-progs documentation of the on-disk format); no kernel code is translated.
 package format
