@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -15,7 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
@@ -79,17 +79,7 @@ func mountImage(t *testing.T, img string, opts string) (string, func()) {
 	require.NoError(t, err, "mount -o loop,%s: %s", opts, out)
 	var once sync.Once
 	umount := func() {
-		once.Do(func() {
-			var out []byte
-			var err error
-			for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
-				if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil || !bytes.Contains(out, []byte("busy")) {
-					break
-				}
-				time.Sleep(delay)
-			}
-			require.NoError(t, err, "umount: %s", out)
-		})
+		once.Do(func() { require.NoError(t, testmount.Unmount(mnt)) })
 	}
 	t.Cleanup(umount)
 	return mnt, umount
@@ -345,7 +335,7 @@ func TestKernelInterchange(t *testing.T) {
 
 	mnt, umount = mountImage(t, tf.path, "rw")
 	kernelChanges(t, mnt)
-	require.NoError(t, exec.Command("sync").Run())
+	require.NoError(t, testmount.Sync(mnt))
 	kernels := mountTree(t, mnt)
 	umount()
 	requireClean(t, tf.path)

@@ -270,7 +270,7 @@ func fragment(t *testing.T, n int) func(dir string) {
 			buf[0], buf[1] = byte(i), byte(i>>8)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), buf, 0o644))
 		}
-		fscktest.Run(t, "sync")
+		fscktest.Sync(t, dir)
 		for i := 0; i < n; i += 2 {
 			require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprint(i))))
 		}

@@ -7,16 +7,14 @@ package tests
 // remounted with cold caches for the read benchmarks.
 
 import (
-	"errors"
+	"cowfs/testmount"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
@@ -59,13 +57,15 @@ func fsbenchMkfs(tb testing.TB, bin, dir, name string, size int64) string {
 	return img
 }
 
-// dropCaches writes back and drops the kernel's page cache, dentries and
-// inodes (echo 3 > /proc/sys/vm/drop_caches): the next read comes from
-// the disk, through every layer (btrfs, the loop device's backing file,
-// a FUSE mount's page cache).
-func dropCaches(tb testing.TB) {
+// dropCaches writes back the filesystem that holds img (syncfs: never a
+// global sync, which would commit a parallel test's mounts) and drops the
+// kernel's page cache, dentries and inodes (echo 3 >
+// /proc/sys/vm/drop_caches): the next read comes from the disk, through
+// every layer (btrfs, the loop device's backing file, a FUSE mount's page
+// cache).
+func dropCaches(tb testing.TB, img string) {
 	tb.Helper()
-	unix.Sync()
+	require.NoError(tb, testmount.Sync(filepath.Dir(img)))
 	require.NoError(tb, os.WriteFile("/proc/sys/vm/drop_caches", []byte("3\n"), 0), "drop_caches (root needed)")
 }
 
@@ -100,16 +100,13 @@ func (k *kernelDir) Root() string { return k.mnt }
 // Sync is syncfs(2) on the mount: btrfs commits its transaction.
 func (k *kernelDir) Sync(tb testing.TB) {
 	tb.Helper()
-	f, err := os.Open(k.mnt)
-	require.NoError(tb, err)
-	defer f.Close()
-	require.NoError(tb, unix.Syncfs(int(f.Fd())), "syncfs %s", k.mnt)
+	require.NoError(tb, testmount.Sync(k.mnt))
 }
 
 func (k *kernelDir) Remount(tb testing.TB) {
 	tb.Helper()
 	k.umount()
-	dropCaches(tb)
+	dropCaches(tb, k.img)
 	k.mnt, k.umount = mountImage(tb, k.img, false)
 }
 
@@ -154,19 +151,11 @@ func (d *fuseDir) mount(tb testing.TB) {
 	d.f, d.srv = f, srv
 }
 
-// unmount detaches the mount (retrying EBUSY for a few seconds, as
-// unmount does for loop mounts) and closes the filesystem: its final
-// commit.
+// unmount detaches the mount (waiting for its users, as unmount does for
+// loop mounts) and closes the filesystem: its final commit.
 func (d *fuseDir) unmount(tb testing.TB) {
 	tb.Helper()
-	var err error
-	for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
-		if err = d.srv.Unmount(); err == nil || !errors.Is(err, syscall.EBUSY) && !strings.Contains(err.Error(), "busy") {
-			break
-		}
-		time.Sleep(delay)
-	}
-	require.NoError(tb, err, "unmount %s", d.mnt)
+	require.NoError(tb, testmount.Retry(d.mnt, d.srv.Unmount), "unmount %s", d.mnt)
 	d.srv.Wait()
 	d.srv = nil
 	require.NoError(tb, d.f.Close(), "close %s", d.img)
@@ -184,7 +173,7 @@ func (d *fuseDir) Sync(tb testing.TB) {
 func (d *fuseDir) Remount(tb testing.TB) {
 	tb.Helper()
 	d.unmount(tb)
-	dropCaches(tb)
+	dropCaches(tb, d.img)
 	d.mount(tb)
 }
 
@@ -232,7 +221,7 @@ func (a *apiFS) close(tb testing.TB) {
 func (a *apiFS) Remount(tb testing.TB) {
 	tb.Helper()
 	a.close(tb)
-	dropCaches(tb)
+	dropCaches(tb, a.img)
 	a.open(tb)
 }
 

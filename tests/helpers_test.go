@@ -9,6 +9,7 @@ package tests
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"errors"
 	"fmt"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -168,20 +168,12 @@ func mountImage(t testing.TB, img string, ro bool) (string, func()) {
 	return mnt, umount
 }
 
-// unmount unmounts mnt. EBUSY is retried for a few seconds: a parallel
-// test's fork briefly holds copies of every open descriptor (close-on-exec
-// ones included) until its exec, which can pin the mount for a moment.
+// unmount unmounts mnt, waiting for its users: a parallel test's fork
+// briefly holds copies of every open descriptor (close-on-exec ones
+// included) until its exec, which can pin the mount for a moment.
 func unmount(t testing.TB, mnt string) {
 	t.Helper()
-	var r cmdResult
-	for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
-		r = runCmd(t, "umount", mnt)
-		if r.Code == 0 || !strings.Contains(r.Stderr, "busy") {
-			break
-		}
-		time.Sleep(delay)
-	}
-	require.Equal(t, 0, r.Code, "umount %s: %s", mnt, r.Stderr)
+	require.NoError(t, testmount.Unmount(mnt))
 }
 
 // dmesgTail returns the last kernel messages, to explain a failed mount.

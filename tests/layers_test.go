@@ -14,6 +14,7 @@ import (
 // of a strictly lower layer (or its own package tree). Packages are matched by
 // their path below the module, longest prefix first.
 var layers = map[string]int{
+	"testmount":   0,
 	"disk/format": 1,
 	"disk":        2,
 	"checker":     3,

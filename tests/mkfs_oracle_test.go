@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"crypto/sha256"
 	"fmt"
 	"hash/fnv"
@@ -9,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -117,7 +117,7 @@ func kernelRoundTrip(t *testing.T, img string, seed uint64) {
 		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
 		require.NoError(t, os.WriteFile(p, content, 0o644))
 	}
-	syscall.Sync()
+	require.NoError(t, testmount.Sync(mnt))
 	umount()
 	btrfsCheck(t, img, "--check-data-csum")
 	btrfsCheck(t, img, "--mode=lowmem")

@@ -55,7 +55,7 @@ func TestMountBackground(t *testing.T) {
 			require.Equal(t, want, target, "the daemon's fd %d", fd)
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(mnt, "f"), []byte(log), 0o644))
-		r := runCmd(t, bin, "umount", mnt)
+		r := cowfsUmount(t, bin, mnt)
 		require.Equal(t, 0, r.Code, "%s", r.Stderr)
 		if log != "" {
 			b, err := os.ReadFile(log)

@@ -37,7 +37,7 @@ func TestUmountAborted(t *testing.T) {
 	r := d.sync()
 	require.Equal(t, 1, r.Code, "cowfs sync: %s%s\ndaemon:\n%s", r.Stdout, r.Stderr, d.stderr)
 	requireOneLine(t, r.Stderr, mnt+": the filesystem was aborted (", "no space left on device", "it is read-only")
-	r = runCmd(t, bin, "umount", mnt)
+	r = cowfsUmount(t, bin, mnt)
 	require.Equal(t, 1, r.Code, "cowfs umount: %s%s\ndaemon:\n%s", r.Stdout, r.Stderr, d.stderr)
 	requireOneLine(t, r.Stderr, mnt+": the filesystem was aborted (", "no space left on device", "unmounted, and the image holds the last commit before the abort")
 	require.False(t, isFuseMount(mnt), "an aborted mount must be unmounted")

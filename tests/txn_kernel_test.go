@@ -9,6 +9,7 @@ package tests
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -57,7 +58,7 @@ func (w *txnWorkload) kernelWrites(mnt string, k kernelNames) {
 	require.NoError(w.t, os.WriteFile(filepath.Join(mnt, k.file), bytes.Repeat([]byte("k"), 100), 0o644))
 	require.NoError(w.t, os.WriteFile(filepath.Join(mnt, k.data), randomBytes(w.rng, 64<<10), 0o644))
 	require.NoError(w.t, os.Mkdir(filepath.Join(mnt, k.dir), 0o755))
-	syscall.Sync()
+	require.NoError(w.t, testmount.Sync(mnt))
 }
 
 // mountRW loop-mounts the image read-write with noatime; the unmount

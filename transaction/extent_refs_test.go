@@ -1,6 +1,7 @@
 package transaction
 
 import (
+	"cowfs/testmount"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -453,7 +454,7 @@ func (k *kernelScript) file(name string) (*os.File, uint64) {
 // step records mod and commits the transaction that made it.
 func (k *kernelScript) step(mod alloc.RefDelta) {
 	k.mods = append(k.mods, mod)
-	sh(k.t, "sync")
+	require.NoError(k.t, testmount.Sync(k.dir))
 }
 
 func (k *kernelScript) clone(name string, root, off uint64) {

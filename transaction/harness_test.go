@@ -8,6 +8,7 @@ package transaction
 // under CI).
 
 import (
+	"cowfs/testmount"
 	"errors"
 	"flag"
 	"fmt"
@@ -310,7 +311,7 @@ func (k *kernelImage) tree(t *testing.T, id uint64) *ctree.Root {
 func oracle(t *testing.T) {
 	t.Helper()
 	why := ""
-	for _, tool := range []string{"mkfs.btrfs", "btrfs", "mount", "umount", "sync"} {
+	for _, tool := range []string{"mkfs.btrfs", "btrfs", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			why = tool + " not installed (apt-get install btrfs-progs)"
 		}
@@ -355,11 +356,11 @@ func mounted(t *testing.T, img string, fill func(dir string)) {
 	dir := t.TempDir()
 	sh(t, "mount", "-o", "loop", img, dir)
 	defer func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+		if err := testmount.Unmount(dir); err != nil {
 			_ = exec.Command("umount", "-l", dir).Run()
-			t.Errorf("umount %s: %v\n%s", dir, err, out)
+			t.Error(err)
 		}
 	}()
 	fill(dir)
-	sh(t, "sync")
+	require.NoError(t, testmount.Sync(dir))
 }

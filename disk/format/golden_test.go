@@ -7,6 +7,7 @@ package format
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"fmt"
 	"math/rand"
 	"os"
@@ -410,9 +411,8 @@ func kernelImage(t *testing.T) string {
 		}
 	})
 	populate(t, mnt)
-	syscall.Sync()
-	out, err := exec.Command("umount", mnt).CombinedOutput()
-	require.NoError(t, err, "umount: %s", out)
+	require.NoError(t, testmount.Sync(mnt))
+	require.NoError(t, testmount.Unmount(mnt))
 	mounted = false
 	return path
 }

@@ -11,6 +11,7 @@ package data
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"flag"
 	"fmt"
 	"math"
@@ -449,15 +450,7 @@ func (h *harness) kernelReads() {
 }
 
 func unmount(t *testing.T, mnt string) {
-	var out []byte
-	var err error
-	for delay := 10 * time.Millisecond; delay < 5*time.Second; delay *= 2 {
-		if out, err = exec.Command("umount", mnt).CombinedOutput(); err == nil || !strings.Contains(string(out), "busy") {
-			break
-		}
-		time.Sleep(delay)
-	}
-	require.NoError(t, err, "umount: %s", out)
+	require.NoError(t, testmount.Unmount(mnt))
 }
 
 // probeMount returns why this process cannot loop-mount btrfs, or "".

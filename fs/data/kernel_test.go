@@ -6,6 +6,7 @@ package data
 
 import (
 	"bytes"
+	"cowfs/testmount"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -34,7 +35,7 @@ func (h *harness) kernelWrite(opts string, fn func(mnt string)) bool {
 	out, err := exec.Command("mount", "-o", "loop,noatime,"+opts, h.path, mnt).CombinedOutput()
 	require.NoError(t, err, "mount: %s\n%s", out, dmesgTail())
 	fn(mnt)
-	syscall.Sync()
+	require.NoError(t, testmount.Sync(mnt))
 	unmount(t, mnt)
 	return true
 }

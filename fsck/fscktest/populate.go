@@ -1,6 +1,7 @@
 package fscktest
 
 import (
+	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,7 +10,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"cowfs/disk/format"
 	"cowfs/fsck"
+	"cowfs/testmount"
 )
 
 // RootDir writes a directory tree for mkfs.btrfs --rootdir: n small files in
@@ -59,13 +62,26 @@ func PopulateWith(t testing.TB, img, opts string, fill func(dir string)) {
 	mounted := true
 	defer func() {
 		if mounted {
-			Run(t, "umount", dir)
+			Unmount(t, dir)
 		}
 	}()
 	fill(dir)
-	Run(t, "sync")
-	Run(t, "umount", dir)
+	Sync(t, dir)
+	Unmount(t, dir)
 	mounted = false
+}
+
+// Sync commits the filesystem mounted at dir (syncfs(2), never a global
+// sync: that would commit a parallel test's mount too).
+func Sync(t testing.TB, dir string) {
+	t.Helper()
+	must(t, testmount.Sync(dir))
+}
+
+// Unmount unmounts dir, waiting for its users (testmount.Unmount).
+func Unmount(t testing.TB, dir string) {
+	t.Helper()
+	must(t, testmount.Unmount(dir))
 }
 
 // KernelFill is a fill for Populate: directories, inline and regular files,
@@ -98,7 +114,7 @@ func KernelFill(t testing.TB) func(dir string) {
 			must(t, os.WriteFile(filepath.Join(dir, "sub", fmt.Sprintf("s_%d", i)), fmt.Appendf(nil, "s %d\n", i), 0o644))
 		}
 		Run(t, "btrfs", "subvolume", "snapshot", filepath.Join(dir, "sub"), filepath.Join(dir, "snap"))
-		Run(t, "sync")
+		Sync(t, dir)
 		must(t, os.WriteFile(filepath.Join(dir, "sub", "s_7"), []byte("changed after the snapshot\n"), 0o644))
 	}
 }
@@ -106,28 +122,56 @@ func KernelFill(t testing.TB) func(dir string) {
 // PopulateWithLog mounts img with a long commit interval, runs fill (which
 // should fsync what it writes), and returns a copy of the image taken while
 // still mounted: its superblock points to a pending log tree. img itself is
-// unmounted cleanly afterwards. The kernel may commit the transaction
-// instead of logging an fsync (btrfs falls back to a full commit in some
-// cases); then fill runs again, in the next transaction, up to 3 times.
+// unmounted cleanly afterwards. A commit drops the log: the kernel's own
+// (btrfs falls back to a full commit for some fsyncs) or one forced by a
+// sync(2) elsewhere on the machine, which no test here calls but another
+// process may. So a copy counts only if it holds a log and the image's
+// superblock did not change while it was taken; otherwise fill runs again,
+// in the next transaction, up to logAttempts times.
 func PopulateWithLog(t testing.TB, img string, fill func(dir string)) string {
 	t.Helper()
 	NeedMount(t)
 	dir := t.TempDir()
 	Run(t, "mount", "-o", "loop,commit=600", img, dir)
-	defer Run(t, "umount", dir)
-	Run(t, "sync")
-	var cp string
-	for attempt := 1; attempt <= 3; attempt++ {
+	defer Unmount(t, dir)
+	Sync(t, dir)
+	for attempt := 1; attempt <= logAttempts; attempt++ {
 		fill(dir)
-		var logged bool
-		cp = Copy(t, img)
-		withImage(t, cp, func(i *fsck.Image) { logged = i.Super.LogRoot != 0 })
-		if logged {
-			break
+		if cp, ok := copyWithLog(t, img); ok {
+			return cp
 		}
-		t.Logf("fscktest: the kernel committed instead of logging the fsyncs (attempt %d)", attempt)
+		t.Logf("fscktest: a commit dropped the log before the copy was complete (attempt %d)", attempt)
 	}
-	return cp
+	t.Fatalf("fscktest: no copy of %s held a log tree in %d attempts", img, logAttempts)
+	return ""
+}
+
+// logAttempts bounds PopulateWithLog's retries.
+const logAttempts = 8
+
+// copyWithLog copies the mounted img and reports whether the copy holds a
+// log tree and is one state: the superblock, read before and after, did not
+// change (blocks the superblock references are not overwritten before a
+// new superblock is written).
+func copyWithLog(t testing.TB, img string) (string, bool) {
+	t.Helper()
+	before := superBytes(t, img)
+	cp := Copy(t, img)
+	var logged bool
+	withImage(t, cp, func(i *fsck.Image) { logged = i.Super.LogRoot != 0 })
+	return cp, logged && bytes.Equal(before, superBytes(t, img))
+}
+
+// superBytes reads img's primary superblock.
+func superBytes(t testing.TB, img string) []byte {
+	t.Helper()
+	f, err := os.Open(img)
+	must(t, err)
+	defer f.Close()
+	b := make([]byte, format.SuperSize)
+	_, err = f.ReadAt(b, format.SuperInfoOffset)
+	must(t, err)
+	return b
 }
 
 // LogFill writes and fsyncs two new files and renames one that exists, so
@@ -209,7 +253,7 @@ func sharedSubvolume(t testing.TB, dir string, data []byte) {
 		must(t, os.WriteFile(filepath.Join(sub, fmt.Sprintf("f_%d", i)), noise, 0o644))
 	}
 	Run(t, "btrfs", "subvolume", "snapshot", "-r", sub, filepath.Join(dir, "ro"))
-	Run(t, "sync")
+	Sync(t, dir)
 	for i := 0; i < 1000; i += 7 {
 		must(t, os.WriteFile(filepath.Join(sub, fmt.Sprintf("f_%d", i)), []byte("changed"), 0o644))
 	}
@@ -243,7 +287,7 @@ func ChurnFill(t testing.TB) func(dir string) {
 		must(t, os.WriteFile(filepath.Join(dir, "big"), data, 0o644))
 		must(t, os.Truncate(filepath.Join(dir, "big"), 300000))
 		must(t, os.WriteFile(filepath.Join(dir, "over"), data, 0o644))
-		Run(t, "sync")
+		Sync(t, dir)
 		overwrite(t, filepath.Join(dir, "over"), 409600, data[:8192])
 		Run(t, "fallocate", "-p", "-o", "65536", "-l", "65536", filepath.Join(dir, "over"))
 		Run(t, "fallocate", "-l", "262144", filepath.Join(dir, "pre"))
@@ -253,7 +297,7 @@ func ChurnFill(t testing.TB) func(dir string) {
 		overwrite(t, filepath.Join(dir, "nocow"), 0, data[:20000])
 		Run(t, "btrfs", "subvolume", "create", filepath.Join(dir, "gone"))
 		must(t, os.WriteFile(filepath.Join(dir, "gone", "x"), data[:5000], 0o644))
-		Run(t, "sync")
+		Sync(t, dir)
 		Run(t, "btrfs", "subvolume", "delete", filepath.Join(dir, "gone"))
 	}
 }
@@ -278,11 +322,11 @@ func CopyMounted(t testing.TB, img string, fill func(dir string) func()) string 
 	dir := t.TempDir()
 	Run(t, "mount", "-o", "loop", img, dir)
 	after := fill(dir)
-	Run(t, "sync")
+	Sync(t, dir)
 	cp := Copy(t, img)
 	if after != nil {
 		after()
 	}
-	Run(t, "umount", dir)
+	Unmount(t, dir)
 	return cp
 }
