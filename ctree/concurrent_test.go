@@ -3,20 +3,12 @@ package ctree
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"runtime/pprof"
-	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
-
-var stressFlag = flag.Duration("stress", 0, "run TestConcurrent for this long (e.g. 10m) instead of its short CI length")
 
 const (
 	workers     = 8
@@ -32,26 +24,6 @@ type worker struct {
 	r   *rand.Rand
 	m   model
 	ver uint64
-	ops atomic.Int64
-}
-
-// run performs operations until stop is closed, each inside the commit
-// barrier; it returns the first unexpected error.
-func (w *worker) run(stop <-chan struct{}) error {
-	for {
-		select {
-		case <-stop:
-			return nil
-		default:
-		}
-		w.h.tt.barrier.RLock()
-		err := w.step()
-		w.h.tt.barrier.RUnlock()
-		if err != nil {
-			return fmt.Errorf("worker %d: %w", w.id, err)
-		}
-		w.ops.Add(1)
-	}
 }
 
 func (w *worker) step() error {
@@ -137,67 +109,54 @@ func (w *worker) scan() error {
 // scanning disjoint and shared key ranges of one tree, with a small cache
 // that writes back under them. No deadlock (a watchdog dumps the
 // goroutines), a verified tree at the end, and every worker's keys equal
-// its model, also read back by a fresh cache. -stress=10m runs each variant
-// that long.
+// its model, also read back by a fresh cache. Each variant runs a fixed
+// number of operations (-ctree.stress.ops=N per goroutine for more).
 //
-//   - commits: reclaim writes back (in the workers' goroutines) and a
-//     committer commits every 20 ms, so freed blocks are reused;
+//   - commits: reclaim writes back (in the workers' goroutines) and every
+//     1000th operation commits, so freed blocks are reused;
 //   - flusher: the cache's flusher goroutine also writes back, try-locking
 //     blocks while the workers hold theirs; one transaction, so the run is
 //     bounded by the METADATA chunk. (Commits are left out here: the cache's
 //     FlushAll does not wait for a write the flusher has already started,
 //     so a commit could declare a transaction done while one of its blocks
-//     is still being written.)
+//     is still being written.) The flusher is woken whenever dirtying
+//     crosses its threshold (its 1 ms interval is only a fallback), so its
+//     writeback under the workers, and the re-COWs that follow, do not
+//     wait for a timer.
 func TestConcurrent(t *testing.T) {
-	length := 2 * time.Second
+	n := int64(2500)
 	if testing.Short() {
-		length = 500 * time.Millisecond
-	}
-	if *stressFlag > 0 {
-		length = *stressFlag
+		n = 700
 	}
 	t.Run("commits", func(t *testing.T) {
-		concurrent(t, newHarness(t, 512<<20, 4096, 96*4096), run{length, 20000, 50 * time.Millisecond})
+		concurrent(t, newHarness(t, 512<<20, 4096, 96*4096), opsPer(n), 1000)
 	})
 	t.Run("flusher", func(t *testing.T) {
 		h := newHarnessFlusher(t, 512<<20, 4096, 96*4096, 32*4096)
-		st := concurrent(t, h, run{min(length, 300*time.Millisecond), 15000, 0})
+		st := concurrent(t, h, opsPer(n*3/4), 0)
 		require.NotZero(t, st.TotalReCOWs(), "the flusher's writeback under the workers causes re-COWs")
 	})
 }
 
-// run says how long workers run: at least length and minOps operations
-// (whichever is later, at most a minute), committing every commitEvery
-// (never if 0).
-type run struct {
-	length      time.Duration
-	minOps      int64
-	commitEvery time.Duration
-}
-
 // concurrent runs the workers and checks the tree; it returns the figures
 // of the run.
-func concurrent(t *testing.T, h *harness, rn run) Stats {
+func concurrent(t *testing.T, h *harness, n, commitEvery int64) Stats {
 	seed := testSeed(t)
 	ws := make([]*worker, workers)
 	for i := range ws {
 		ws[i] = &worker{id: i, h: h, r: rand.New(rand.NewPCG(seed, uint64(100+i))), m: model{}}
 	}
-	errs := runWorkers(t, h, ws, rn)
-	for _, err := range errs {
-		require.NoError(t, err)
-	}
+	_, err := runOps(h, steppers(ws), n, commitEvery)
+	require.NoError(t, err)
 	require.NoError(t, Verify(h.root))
 	all := model{}
-	var ops int64
 	for _, w := range ws {
 		for i, d := range w.m {
 			all[i] = d
 		}
-		ops += w.ops.Load()
 	}
 	st := h.root.Stats()
-	t.Logf("%d operations, level %d, cache %s\n%s", ops, h.root.Level(), h.c.Stats(), st)
+	t.Logf("%d operations, level %d, cache %s\n%s", n*workers, h.root.Level(), h.c.Stats(), st)
 	_ = h.c.Close() // stop the flusher before the commit in reopen
 	h.reopen(t, 64<<20)
 	require.NoError(t, Verify(h.root))
@@ -208,55 +167,4 @@ func concurrent(t *testing.T, h *harness, rn run) Stats {
 	}
 	all.check(t, h.root)
 	return st
-}
-
-// runWorkers runs the workers and, if commitEvery > 0, a committer, as rn
-// says, with a watchdog.
-func runWorkers(t *testing.T, h *harness, ws []*worker, rn run) []error {
-	stop := make(chan struct{})
-	errs := make([]error, len(ws)+1)
-	var wg sync.WaitGroup
-	for i, w := range ws {
-		wg.Go(func() { errs[i] = w.run(stop) })
-	}
-	wg.Go(func() {
-		for rn.commitEvery > 0 {
-			select {
-			case <-stop:
-				return
-			case <-time.After(rn.commitEvery):
-			}
-			if err := h.tt.commit(h.c); err != nil {
-				errs[len(ws)] = err
-				return
-			}
-		}
-	})
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	waitRun(ws, rn)
-	close(stop)
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		_ = pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
-		t.Fatal("deadlock: workers did not stop within 60 s")
-	}
-	return errs
-}
-
-// waitRun returns when the run is long enough, or a worker has stopped.
-func waitRun(ws []*worker, rn run) {
-	start := time.Now()
-	for {
-		time.Sleep(10 * time.Millisecond)
-		var ops int64
-		for _, w := range ws {
-			ops += w.ops.Load()
-		}
-		el := time.Since(start)
-		if el >= time.Minute || (el >= rn.length && ops >= rn.minOps) {
-			return
-		}
-	}
 }
