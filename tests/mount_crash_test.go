@@ -1,14 +1,15 @@
 package tests
 
 // TestMountKill9: kill -9 of the daemon while many files are being
-// written, with `cowfs sync` every so often. The dead mount is detached
+// written, with `cowfs sync` every so often. The kill comes at a seeded
+// write count (never after a sleep), from another goroutine while the
+// writer goes on, so it lands among writes in flight. The dead mount is detached
 // as a user would (fusermount3 -u); the image as the crash left it must
 // pass our fsck and btrfs check; remounted, it must hold everything the
 // last successful sync committed, and the rest either absent or
 // consistent (each byte the file's own or a hole).
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -17,7 +18,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -32,6 +32,7 @@ type crashWriter struct {
 	active []*activeFile // files being written
 	killed atomic.Bool
 	syncs  int
+	writes int
 	bytes  int64
 }
 
@@ -55,18 +56,13 @@ func TestMountKill9(t *testing.T) {
 	mnt := newMountpoint(t)
 	flags := []string{"--commit-interval", "0", "--cache-budget", "4M", "--data-buffer", "8M"}
 	w := &crashWriter{t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, 9)), d: startDaemon(t, bin, img, mnt, flags...)}
-	killAfter := time.Duration(1500+w.rng.IntN(2000)) * time.Millisecond
-	timer := time.AfterFunc(killAfter, func() {
-		w.killed.Store(true)
-		w.d.cmd.Process.Signal(syscall.SIGKILL)
-	})
-	defer timer.Stop()
-	err := w.run(killAfter + 30*time.Second)
+	killAt := crashMinWrites + w.rng.IntN(crashKillSpread)
+	err := w.run(killAt)
 	require.True(t, w.killed.Load(), "the workload failed before the kill: %v", err)
 	w.closeAll()
 	w.d.reapKilled()
-	t.Logf("killed after %v: %d files (%d MiB written), %d syncs; the writer saw %v", killAfter, len(w.files),
-		w.bytes>>20, w.syncs, err)
+	t.Logf("killed at write %d: %d files (%d MiB written by %d writes), %d syncs; the writer saw %v", killAt,
+		len(w.files), w.bytes>>20, w.writes, w.syncs, err)
 	cowfsFsckClean(t, bin, img)
 	btrfsCheck(t, img, "--check-data-csum")
 	d := startDaemon(t, bin, img, mnt)
@@ -76,12 +72,26 @@ func TestMountKill9(t *testing.T) {
 	btrfsCheck(t, img, "--check-data-csum")
 }
 
-// run writes until a write or a sync fails (the daemon is dead) or
-// limit passes, with a `cowfs sync` after 1 write in 40 on average.
-func (w *crashWriter) run(limit time.Duration) error {
-	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
+// The kill comes at write crashMinWrites + [0, crashKillSpread), drawn
+// from the seed; a writer that goes crashAfterKill writes beyond it
+// without an error fails the test.
+const (
+	crashMinWrites  = 100
+	crashKillSpread = 1000
+	crashAfterKill  = 100000
+)
+
+// run writes until a write or a sync fails (the daemon is dead), with a
+// `cowfs sync` after 1 write in 40 on average. At write killAt it has
+// another goroutine send SIGKILL and writes on.
+func (w *crashWriter) run(killAt int) error {
+	for w.writes < killAt+crashAfterKill {
 		if err := w.step(); err != nil {
 			return err
+		}
+		if w.writes++; w.writes == killAt {
+			w.killed.Store(true)
+			go w.d.cmd.Process.Signal(syscall.SIGKILL)
 		}
 		if w.rng.IntN(40) == 0 {
 			if r := w.d.sync(); r.Code != 0 {
@@ -93,7 +103,7 @@ func (w *crashWriter) run(limit time.Duration) error {
 			}
 		}
 	}
-	return errors.New("the daemon was not killed in time")
+	return fmt.Errorf("%d writes after the kill and none failed", crashAfterKill)
 }
 
 // step writes one chunk of a random file in progress, starting files
