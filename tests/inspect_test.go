@@ -2,16 +2,20 @@ package tests
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"cowfs/disk/format"
 	"cowfs/fsck/fscktest"
@@ -241,12 +245,32 @@ func inspectRoots(t *testing.T, img string, n int) []string {
 	return out
 }
 
-// inspectFileHash is the sha256 of a file, to prove a command did not write it.
+// inspectFileHash is a sha256 of a file, to prove a command did not write
+// it. It hashes the size and the data regions (SEEK_DATA/SEEK_HOLE) with their
+// offsets, so a sparse 128 MiB image costs what its few MiB of data cost.
 func inspectFileHash(t *testing.T, path string) [32]byte {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	require.NoError(t, err)
-	return sha256.Sum256(b)
+	defer f.Close()
+	st, err := f.Stat()
+	require.NoError(t, err)
+	h := sha256.New()
+	fmt.Fprintf(h, "size %d\n", st.Size())
+	for off := int64(0); off < st.Size(); {
+		data, err := f.Seek(off, unix.SEEK_DATA)
+		if errors.Is(err, syscall.ENXIO) {
+			break // only a hole is left
+		}
+		require.NoError(t, err)
+		hole, err := f.Seek(data, unix.SEEK_HOLE)
+		require.NoError(t, err)
+		fmt.Fprintf(h, "data %d-%d\n", data, hole)
+		_, err = io.Copy(h, io.NewSectionReader(f, data, hole-data))
+		require.NoError(t, err)
+		off = hole
+	}
+	return [32]byte(h.Sum(nil))
 }
 
 // inspectRun runs the built command.
@@ -403,13 +427,7 @@ func TestBadInputEveryCommand(t *testing.T) {
 	out, errs, code := fscktest.Output(bin, "mkfs", "--size", "128M", good) // 128 MiB: the 64 MiB mirror exists
 	require.Zero(t, code, "%s%s", out, errs)
 	const mirror1 = 64 << 20
-	copyGood := func(t *testing.T, dir string) string {
-		p := filepath.Join(dir, "fs.img")
-		b, err := os.ReadFile(good)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(p, b, 0o644))
-		return p
-	}
+	copyGood := func(t *testing.T, _ string) string { return fscktest.Copy(t, good) } // sparse: a few MiB, not 128
 	file := func(name string, content []byte) func(*testing.T, string) string {
 		return func(t *testing.T, dir string) string {
 			p := filepath.Join(dir, name)
@@ -586,4 +604,30 @@ func badInputState(t *testing.T, path string) string {
 		return fmt.Sprintf("dir with %d entries", len(ents))
 	}
 	return fmt.Sprintf("file size %d mtime %v sha256 %x", st.Size(), st.ModTime().UnixNano(), inspectFileHash(t, path))
+}
+
+// TestInspectFileHashSeesWrites: the sparse hash changes when a byte of
+// data changes, when a hole is written, and when the size changes.
+func TestInspectFileHashSeesWrites(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sparse")
+	f, err := os.Create(p)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, f.Truncate(64<<20))
+	_, err = f.WriteAt([]byte("data"), 1<<20)
+	require.NoError(t, err)
+	seen := map[[32]byte]string{inspectFileHash(t, p): "first"}
+	for _, change := range []struct {
+		name string
+		do   func() error
+	}{
+		{"a data byte", func() error { _, err := f.WriteAt([]byte("D"), 1<<20); return err }},
+		{"a hole", func() error { _, err := f.WriteAt([]byte("h"), 32<<20); return err }},
+		{"the size", func() error { return f.Truncate(48 << 20) }},
+	} {
+		require.NoError(t, change.do())
+		h := inspectFileHash(t, p)
+		require.NotContains(t, seen, h, "changing %s left the hash as after %s", change.name, seen[h])
+		seen[h] = change.name
+	}
 }
