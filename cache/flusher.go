@@ -13,6 +13,7 @@ import (
 // tree lock and Close never waits for one either.
 type flusher struct {
 	wakeCh   chan struct{} // capacity 1: a wake-up pending or not
+	passCh   chan chan struct{}
 	stopCh   chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
@@ -21,6 +22,7 @@ type flusher struct {
 func (c *Cache) startFlusher() {
 	f := &c.flusher
 	f.wakeCh = make(chan struct{}, 1)
+	f.passCh = make(chan chan struct{})
 	f.stopCh = make(chan struct{})
 	f.done = make(chan struct{})
 	go c.runFlusher()
@@ -59,15 +61,33 @@ func (c *Cache) runFlusher() {
 		tick = t.C
 	}
 	for {
+		var passed chan struct{}
 		select {
 		case <-f.stopCh:
 			return
 		case <-f.wakeCh:
 		case <-tick:
+		case passed = <-f.passCh:
 		}
 		if c.dirtyBytes.Load() >= c.opts.dirtyThreshold() {
 			c.writeUnreferenced(CauseThreshold, c.flushWant, false)
 		}
+		if passed != nil {
+			close(passed)
+		}
+	}
+}
+
+// pass makes the flusher check the threshold once, as a wake-up would,
+// and returns when that check and its writeback are done: what it sees
+// is everything that happened before the call. It returns at once when
+// the flusher has stopped.
+func (f *flusher) pass() {
+	passed := make(chan struct{})
+	select {
+	case f.passCh <- passed:
+		<-passed
+	case <-f.done:
 	}
 }
 

@@ -83,7 +83,7 @@ func TestWriteDirtyNeverWaitsHoldingALock(t *testing.T) {
 	ebs[2].Lock() // held elsewhere: the run stops before it
 	done := make(chan error)
 	go func() { done <- c.WriteDirty(ebs, CauseCommit) }()
-	require.Eventually(t, func() bool { return len(rec.recorded()) == 1 }, 5*time.Second, time.Millisecond,
+	require.Eventually(t, func() bool { return len(rec.recorded()) == 1 }, waitLimit, time.Millisecond,
 		"blocks 0-1 are written before waiting for block 2")
 	for _, eb := range ebs[:2] {
 		require.Eventually(t, func() bool {
@@ -92,7 +92,7 @@ func TestWriteDirtyNeverWaitsHoldingALock(t *testing.T) {
 			}
 			eb.Unlock()
 			return true
-		}, 5*time.Second, time.Millisecond, "block %d is unlocked while block 2 is waited for", eb.Bytenr)
+		}, waitLimit, time.Millisecond, "block %d is unlocked while block 2 is waited for", eb.Bytenr)
 	}
 	select {
 	case <-done:
@@ -323,7 +323,7 @@ func TestWritebackDepthBoundsWritesInFlight(t *testing.T) {
 	}
 	done := make(chan error)
 	go func() { done <- c.WriteDirty(ebs, CauseCommit) }()
-	require.Eventually(t, func() bool { return gate.inflight.Load() == 3 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return gate.inflight.Load() == 3 }, waitLimit, time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("WriteDirty returned with writes in flight: %v", err)
