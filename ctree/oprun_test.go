@@ -18,6 +18,11 @@ var stressOpsFlag = flag.Int64("ctree.stress.ops", 0,
 // what any load makes one operation take.
 const opsWatchdog = 5 * time.Minute
 
+// waitLimit bounds a wait for what must happen on its own (the flusher's
+// write): generous, so that only a real hang reaches it on a loaded
+// machine.
+const waitLimit = 2 * time.Minute
+
 // stepper is one goroutine's operation source.
 type stepper interface{ step() error }
 
