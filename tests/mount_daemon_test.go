@@ -30,8 +30,9 @@ import (
 // fuseSuperMagic is statfs's f_type of every FUSE mount.
 const fuseSuperMagic = 0x65735546
 
-// mountTimeout bounds how long a daemon may take to mount or to exit.
-const mountTimeout = 60 * time.Second
+// mountTimeout bounds how long a daemon may take to mount or to exit:
+// minutes, so that only a hang reaches it on a loaded machine.
+const mountTimeout = 3 * time.Minute
 
 // mountDaemon is one `cowfs mount IMAGE MOUNTPOINT` child process.
 type mountDaemon struct {
