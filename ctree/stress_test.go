@@ -245,14 +245,14 @@ func testKeyNumber(k format.Key) (int, bool) {
 // looking up and scanning interleaved keys of one tree (neighbouring keys
 // belong to different goroutines) with a small cache — reclaim writes back
 // and evicts under them — committing every stressCommitEvery operations.
-// Its length is an operation count (-ctree.stress.ops=N per goroutine for
-// longer), never a time, so load changes how long it takes, not what it
+// Its length is an operation count (4,000 per goroutine, 1,000 with -race
+// or -short; -ctree.stress.ops=N for longer), never a time, so load changes how long it takes, not what it
 // does. A watchdog dumps every goroutine and fails if no operation
 // completes for opsWatchdog. At the end the tree verifies and equals the
 // model, in the cache and read back from the device by a fresh cache.
 func TestStress(t *testing.T) {
 	n := int64(4000)
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
 		n = 1000
 	}
 	t.Run("policy=always", func(t *testing.T) { stress(t, PolicyAlways, opsPer(n)) })
