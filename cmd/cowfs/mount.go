@@ -27,7 +27,7 @@ type mountFlags struct {
 	readOnly, allowOther, noChecks   bool
 	background, debug                bool
 	readyFD                          int
-	log                              string
+	log, cpuProfile                  string
 }
 
 func newMountCmd() *cobra.Command {
@@ -78,6 +78,8 @@ or the final commit failed; 2 bad usage.`,
 	fl.StringVar(&f.log, "log", "", "once mounted, append the daemon's messages to this file (default: stderr; with --background, discarded)")
 	fl.IntVar(&f.readyFD, "ready-fd", 0, "internal: tell the parent on this fd once mounted")
 	_ = fl.MarkHidden("ready-fd")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write the daemon's CPU profile (pprof) to this file from mount to unmount")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -125,6 +127,11 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 		return err
 	}
 	debug.SetMemoryLimit(opts.GoMemoryLimit())
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	filesys, err := fs.Open(image, opts)
 	if err != nil {
 		return err
