@@ -394,13 +394,18 @@ func procField(pid int, file, name string, unit uint64) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/%s has no %s", pid, file, name)
 }
 
-// syncIoctl is the cowfs sync ioctl on a mount's root (`cowfs sync`).
+// syncIoctl is what `cowfs sync` does on a mount's root: syncfs(2), which
+// writes the kernel's cached dirty pages to the daemon (writeback cache),
+// then the cowfs sync ioctl, which commits.
 func syncIoctl(mnt string) error {
 	f, err := os.Open(mnt)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncfs %s: %w", mnt, err)
+	}
 	var pid [8]byte
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafe.Pointer(&pid))); errno != 0 {
 		return fmt.Errorf("sync ioctl on %s: %w", mnt, errno)
