@@ -43,11 +43,12 @@ func (rs dirtyRanges) bytes() int64 {
 
 // insert buffers p at off, merging with every range it overlaps or
 // touches; it returns the change of the buffered total. An append to the
-// end of a range grows it in place, its capacity doubling up to limit
-// (the data buffer: a run is flushed before it passes that), so a
-// sequential writer copies each byte about once more, not ~5 times as
-// append's 1.25× steps for large slices would.
-func (rs *dirtyRanges) insert(off uint64, p []byte, limit int) int64 {
+// end of a range grows it in place: into the spare when it has one and
+// the range is large (a sequential writer then copies nothing more), else
+// doubling its capacity up to limit (the data buffer: a run is flushed
+// before it passes that), not in append's 1.25× steps, which copy a
+// streaming run ~5 times. spare may be nil.
+func (rs *dirtyRanges) insert(off uint64, p []byte, limit int, spare *spareBuf) int64 {
 	end := off + uint64(len(p))
 	v := *rs
 	i, j := v.touching(off, end)
@@ -61,7 +62,11 @@ func (rs *dirtyRanges) insert(off uint64, p []byte, limit int) int64 {
 	if j == i+1 && v[i].off <= off {
 		data = v[i].data // one range that starts at or before off: grow it
 		if n := int(last - start); len(data) < n {
-			data = grow(data, n, limit)
+			if b := spare.take(data, n); b != nil {
+				data = b
+			} else {
+				data = grow(data, n, limit)
+			}
 		}
 	} else {
 		data = make([]byte, last-start)
@@ -134,6 +139,7 @@ func (fs *FS) flushLocked(in *inode) error {
 		fs.dirty.Add(-int64(n))
 		in.buffered.Add(-int64(n))
 		if n == len(r.data) {
+			fs.spare.give(r.data, int(fs.opts.DirtyThreshold))
 			in.buf = slices.Delete(in.buf, 0, 1)
 		} else {
 			r.off, r.data = r.off+uint64(n), r.data[n:]

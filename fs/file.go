@@ -159,7 +159,7 @@ func (fs *FS) buffer(ino uint64, p []byte, off uint64) error {
 		if err := fs.reserveTo(in, fs.needAfterInsert(in, off, len(p))); err != nil {
 			return wrap("write", ino, err)
 		}
-		d := in.buf.insert(off, p, int(fs.opts.DirtyThreshold))
+		d := in.buf.insert(off, p, int(fs.opts.DirtyThreshold), &fs.spare)
 		in.buffered.Add(d)
 		fs.dirty.Add(d)
 		in.size = max(in.size, off+uint64(len(p)))

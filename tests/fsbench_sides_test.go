@@ -412,3 +412,39 @@ func syncIoctl(mnt string) error {
 	}
 	return nil
 }
+
+// daemonDir is `cowfs mount` run as its own process with flags, as users
+// run it (BenchmarkFSPath); Remount stops it, drops the kernel's caches
+// and starts it again.
+type daemonDir struct {
+	bin, img string
+	flags    []string
+	d        *mountDaemon
+}
+
+func newDaemonDir(tb testing.TB, bin, img string, flags []string) *daemonDir {
+	tb.Helper()
+	d := &daemonDir{bin: bin, img: img, flags: flags}
+	d.d = startDaemon(tb, bin, img, newMountpoint(tb), flags...)
+	return d
+}
+
+func (d *daemonDir) Root() string { return d.d.mnt }
+
+func (d *daemonDir) Sync(tb testing.TB) {
+	tb.Helper()
+	require.NoError(tb, syncIoctl(d.d.mnt))
+}
+
+func (d *daemonDir) Remount(tb testing.TB) {
+	tb.Helper()
+	d.d.umount()
+	dropCaches(tb)
+	d.d = startDaemon(tb, d.bin, d.img, d.d.mnt, d.flags...)
+}
+
+func (d *daemonDir) Close(tb testing.TB) {
+	tb.Helper()
+	d.d.umount()
+	checkCowfsImage(tb, d.img)
+}
