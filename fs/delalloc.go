@@ -59,14 +59,20 @@ func (rs *dirtyRanges) insert(off uint64, p []byte, limit int, spare *spareBuf) 
 	before := dirtyRanges(v[i:j]).bytes()
 	start, last := min(v[i].off, off), max(v[j-1].end(), end)
 	var data []byte
-	if j == i+1 && v[i].off <= off {
-		data = v[i].data // one range that starts at or before off: grow it
+	if v[i].off <= off {
+		// The first range starts the merged one: grow it, then copy in
+		// the ranges after it (writeback's WRITEs arrive out of order)
+		// and p, which together cover the new tail.
+		data = v[i].data
 		if n := int(last - start); len(data) < n {
 			if b := spare.take(data, n); b != nil {
 				data = b
 			} else {
 				data = grow(data, n, limit)
 			}
+		}
+		for _, r := range v[i+1 : j] {
+			copy(data[r.off-start:], r.data)
 		}
 	} else {
 		data = make([]byte, last-start)

@@ -6,7 +6,7 @@ import "sync"
 // flushed run for the next sequential run, so that a streaming writer
 // does not allocate (and the kernel zero-fill) 32 MiB per flush. There is
 // one per filesystem: whichever run takes it holds at most the data
-// buffer's worth of memory, which the memory bound already counts. Sync
+// buffer's worth of memory (and one write), which the memory bound counts. Sync
 // drops it, so an idle daemon does not keep it.
 type spareBuf struct {
 	mu  sync.Mutex
@@ -34,18 +34,23 @@ func (s *spareBuf) take(data []byte, n int) []byte {
 	return append(b[:0], data...)[:n]
 }
 
-// give keeps b as the spare if it is the data buffer's size (limit) and
-// no spare is kept; the caller no longer uses b.
+// give keeps b as the spare if it holds at least spareMin and more than
+// the spare kept (runs flushed early, as SetAttr's flush does, still leave
+// their buffer), but not beyond the data buffer (limit) and what one
+// write adds to it; the caller no longer uses b.
 func (s *spareBuf) give(b []byte, limit int) {
-	if cap(b) < limit {
+	if cap(b) < spareMin || cap(b) > limit+maxWriteSize {
 		return
 	}
 	s.mu.Lock()
-	if s.buf == nil {
+	if cap(b) > cap(s.buf) {
 		s.buf = b[:0]
 	}
 	s.mu.Unlock()
 }
+
+// maxWriteSize is the largest write FUSE sends (max_write).
+const maxWriteSize = 1 << 20
 
 // drop lets the spare go.
 func (s *spareBuf) drop() {

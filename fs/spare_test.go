@@ -25,8 +25,8 @@ func BenchmarkBufferSequential(b *testing.B) {
 }
 
 // TestDirtyRangesSpare: a growing run moves into the spare (filled with
-// garbage here) and keeps exactly what was written; a flushed run's
-// buffer becomes the spare only at the data buffer's size.
+// garbage here) and keeps exactly what was written; the largest flushed
+// run's buffer within [spareMin, the data buffer] becomes the spare.
 func TestDirtyRangesSpare(t *testing.T) {
 	const limit = 8 << 20
 	garbage := make([]byte, limit)
@@ -52,12 +52,18 @@ func TestDirtyRangesSpare(t *testing.T) {
 	if string(got) != string(model) {
 		t.Fatal("buffered bytes differ from what was written")
 	}
-	spare.give(make([]byte, limit-1), limit)
+	spare.give(make([]byte, spareMin-1), limit)
 	if spare.buf != nil {
-		t.Fatal("a buffer below the data buffer's size became the spare")
+		t.Fatal("a buffer below spareMin became the spare")
 	}
+	spare.give(make([]byte, 2*limit), limit)
+	if spare.buf != nil {
+		t.Fatal("a buffer beyond the data buffer became the spare")
+	}
+	spare.give(make([]byte, 2*spareMin), limit)
 	spare.give(rs[0].data, limit)
+	spare.give(make([]byte, spareMin), limit)
 	if cap(spare.buf) != limit {
-		t.Fatal("the flushed run's buffer did not become the spare")
+		t.Fatalf("spare of %d bytes: the largest flushed run's buffer should stay", cap(spare.buf))
 	}
 }

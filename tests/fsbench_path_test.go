@@ -18,7 +18,7 @@ import (
 )
 
 var (
-	pathFlags   = flag.String("fspath.cowfs-flags", "--writeback-cache", "`cowfs mount` flags for BenchmarkFSPath, space-separated")
+	pathFlags   = flag.String("fspath.cowfs-flags", "", "`cowfs mount` flags for BenchmarkFSPath, space-separated (e.g. \"--writeback-cache\")")
 	pathFioSize = flag.String("fspath.fio-size", "256m", "file size of BenchmarkFSPath's fio random write")
 )
 
