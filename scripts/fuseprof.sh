@@ -11,6 +11,9 @@ bin=$out/cowfs
 go build -o "$bin" ./cmd/cowfs
 img=$out/img; mnt=$out/mnt
 mkdir -p "$mnt"
+command -v fio >/dev/null || { echo "fuseprof.sh: fio not installed" >&2; exit 1; }
+# A failed step leaves no mount behind.
+trap 'mountpoint -q "$mnt" && "$bin" umount "$mnt"' EXIT
 
 # run NAME CMD...: fresh image, daemon with a profile, CMD in the mount, unmount.
 run() {
