@@ -133,11 +133,11 @@ func (fs *FS) Write(ino uint64, p []byte, off uint64) (int, error) {
 	if err := fs.buffer(ino, p, off); err != nil {
 		return 0, err
 	}
-	if fs.dirty.Load() > fs.opts.DirtyThreshold {
+	if fs.dirty.Load() >= fs.opts.DirtyThreshold {
 		if err := fs.flushOne(ino); err != nil {
 			return 0, err
 		}
-		if fs.dirty.Load() > fs.opts.DirtyThreshold {
+		if fs.dirty.Load() >= fs.opts.DirtyThreshold {
 			if err := fs.flushAll(true); err != nil {
 				return 0, err
 			}
@@ -159,7 +159,7 @@ func (fs *FS) buffer(ino uint64, p []byte, off uint64) error {
 		if err := fs.reserveTo(in, fs.needAfterInsert(in, off, len(p))); err != nil {
 			return wrap("write", ino, err)
 		}
-		d := in.buf.insert(off, p)
+		d := in.buf.insert(off, p, int(fs.opts.DirtyThreshold), &fs.spare)
 		in.buffered.Add(d)
 		fs.dirty.Add(d)
 		in.size = max(in.size, off+uint64(len(p)))

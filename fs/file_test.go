@@ -304,7 +304,7 @@ func TestDirtyRanges(t *testing.T) {
 			off = len(model) // appends
 		}
 		p := randBytes(rng, n)
-		rs.insert(uint64(off), p)
+		rs.insert(uint64(off), p, 1<<14, nil)
 		if off+n > len(model) {
 			model = append(model, make([]byte, off+n-len(model))...)
 		}

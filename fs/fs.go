@@ -72,6 +72,7 @@ type FS struct {
 	// (reserve.go).
 	dataRsv, metaRsv *alloc.BlockRsv
 	hookMu           sync.Mutex // one BeforeCommit flush at a time (TryLock)
+	spare            spareBuf   // a flushed run's buffer, for the next one
 	ninodes          inodeCount
 }
 
@@ -211,6 +212,7 @@ func (fs *FS) Sync() error {
 	if err := fs.flushAll(false); err != nil {
 		return err
 	}
+	fs.spare.drop()
 	return fs.t.Commit()
 }
 

@@ -5,7 +5,8 @@
 // node 1). The kernel's lookup references are counted in the filesystem
 // (with the opens) until Forget, so an inode unlinked while the kernel
 // still knows it stays as an orphan. Errors become errno in
-// one table (errno.go): unknown errors are EIO, never ENOSYS. A panic in a
+// one table (errno.go): unknown errors are EIO, never ENOSYS (only FLUSH
+// answers ENOSYS, on purpose: ops_file.go). A panic in a
 // handler is logged with its stack and answered with EIO; the daemon keeps
 // serving.
 //

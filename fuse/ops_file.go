@@ -51,8 +51,13 @@ func (r *raw) Write(_ <-chan struct{}, in *gofuse.WriteIn, data []byte) (_ uint3
 }
 
 // Flush (close(2) of one descriptor) has nothing to do: data reaches the
-// image at fsync and commit.
-func (r *raw) Flush(_ <-chan struct{}, _ *gofuse.FlushIn) gofuse.Status { return gofuse.OK }
+// image at fsync and commit, and locks belong to the open and go at
+// RELEASE. ENOSYS tells the kernel so, once: it sends no more FLUSH
+// requests on this mount (fuse_flush's no_flush) and close(2) returns
+// success — one synchronous round trip fewer per close, three requests
+// per create instead of four. (With --writeback-cache the kernel still
+// writes a file's dirty pages at close, before it would have sent FLUSH.)
+func (r *raw) Flush(_ <-chan struct{}, _ *gofuse.FlushIn) gofuse.Status { return gofuse.ENOSYS }
 
 func (r *raw) Fsync(_ <-chan struct{}, in *gofuse.FsyncIn) (st gofuse.Status) {
 	defer recovered("fsync", &st)

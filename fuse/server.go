@@ -18,6 +18,12 @@ type Options struct {
 	// default_permissions and POSIX_ACL): anyone who reaches the mount may
 	// do anything; cowfs itself checks nothing. Refused with AllowOther.
 	NoPermissionChecks bool
+	// WritebackCache lets the kernel cache writes in its page cache and
+	// send them later, in large WRITEs (FUSE writeback_cache): write(2)
+	// returns at memory speed, the kernel keeps size and mtime, and a
+	// write's error (ENOSPC) shows at fsync, close or sync instead of at
+	// write(2).
+	WritebackCache bool
 	// Debug logs every FUSE request.
 	Debug bool
 }
@@ -44,6 +50,9 @@ func mountOptions(opts Options, readOnly bool) *gofuse.MountOptions {
 	}
 	if readOnly {
 		mo.Options = append(mo.Options, "ro")
+	}
+	if opts.WritebackCache && !readOnly {
+		mo.ExtraCapabilities |= gofuse.CAP_WRITEBACK_CACHE
 	}
 	return mo
 }

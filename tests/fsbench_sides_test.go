@@ -383,16 +383,57 @@ func procField(pid int, file, name string, unit uint64) (uint64, error) {
 	return 0, fmt.Errorf("/proc/%d/%s has no %s", pid, file, name)
 }
 
-// syncIoctl is the cowfs sync ioctl on a mount's root (`cowfs sync`).
+// syncIoctl is what `cowfs sync` does on a mount's root: syncfs(2), which
+// writes the kernel's cached dirty pages to the daemon (writeback cache),
+// then the cowfs sync ioctl, which commits.
 func syncIoctl(mnt string) error {
 	f, err := os.Open(mnt)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("syncfs %s: %w", mnt, err)
+	}
 	var pid [8]byte
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), fuse.SyncIoctl, uintptr(unsafe.Pointer(&pid))); errno != 0 {
 		return fmt.Errorf("sync ioctl on %s: %w", mnt, errno)
 	}
 	return nil
+}
+
+// daemonDir is `cowfs mount` run as its own process with flags, as users
+// run it (BenchmarkFSPath); Remount stops it, drops the kernel's caches
+// and starts it again.
+type daemonDir struct {
+	bin, img string
+	flags    []string
+	d        *mountDaemon
+}
+
+func newDaemonDir(tb testing.TB, bin, img string, flags []string) *daemonDir {
+	tb.Helper()
+	d := &daemonDir{bin: bin, img: img, flags: flags}
+	d.d = startDaemon(tb, bin, img, newMountpoint(tb), flags...)
+	return d
+}
+
+func (d *daemonDir) Root() string { return d.d.mnt }
+
+func (d *daemonDir) Sync(tb testing.TB) {
+	tb.Helper()
+	require.NoError(tb, syncIoctl(d.d.mnt))
+}
+
+func (d *daemonDir) Remount(tb testing.TB) {
+	tb.Helper()
+	d.d.umount()
+	dropCaches(tb)
+	d.d = startDaemon(tb, d.bin, d.img, d.d.mnt, d.flags...)
+}
+
+func (d *daemonDir) Close(tb testing.TB) {
+	tb.Helper()
+	d.d.umount()
+	checkCowfsImage(tb, d.img)
 }

@@ -595,7 +595,7 @@ type minMedMax [3]float64
 func (m minMedMax) String() string { return fmt.Sprintf("%.1f (%.1f–%.1f)", m[1], m[0], m[2]) }
 
 // spreadOf is min, median and max of a figure over runs.
-func spreadOf(runs []anchorRun, of func(anchorRun) float64) minMedMax {
+func spreadOf[R any](runs []R, of func(R) float64) minMedMax {
 	v := make([]float64, len(runs))
 	for i, r := range runs {
 		v[i] = of(r)

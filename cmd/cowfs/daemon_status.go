@@ -7,6 +7,8 @@ import (
 	"os"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"cowfs/fuse"
 )
 
@@ -17,8 +19,8 @@ func askDaemon(mnt, op string, cmd uintptr, buf []byte) error {
 	f, err := os.Open(mnt)
 	if err == nil {
 		defer f.Close()
-		if errno := ioctl(f.Fd(), cmd, buf); errno != 0 {
-			err = fmt.Errorf("%s: %s: %w", mnt, op, errno)
+		if err = askFD(f, cmd, buf); err != nil {
+			err = fmt.Errorf("%s: %s: %w", mnt, op, err)
 		}
 	}
 	switch {
@@ -30,6 +32,19 @@ func askDaemon(mnt, op string, cmd uintptr, buf []byte) error {
 		return fmt.Errorf("%s is not a cowfs mount (%s: %w)", mnt, op, syscall.ENOTTY)
 	}
 	return err
+}
+
+// askFD issues ioctl cmd on f, or for cmd 0 syncfs(2): the kernel writes
+// the mount's cached dirty pages to the daemon (--writeback-cache), which
+// the daemon's commit cannot reach by itself.
+func askFD(f *os.File, cmd uintptr, buf []byte) error {
+	if cmd == 0 {
+		return unix.Syncfs(int(f.Fd()))
+	}
+	if errno := ioctl(f.Fd(), cmd, buf); errno != 0 {
+		return errno
+	}
+	return nil
 }
 
 // deadDaemon explains a mount whose daemon is gone.
@@ -49,6 +64,9 @@ func daemonStatus(mnt string) (fuse.Status, error) {
 // syncDaemon commits the running transaction of mnt and returns the
 // daemon's pid.
 func syncDaemon(mnt string) (int, error) {
+	if err := askDaemon(mnt, "syncfs", 0, nil); err != nil {
+		return 0, err
+	}
 	buf := make([]byte, 8)
 	if err := askDaemon(mnt, "sync", fuse.SyncIoctl, buf); err != nil {
 		return 0, err

@@ -25,9 +25,9 @@ type mountFlags struct {
 	budget, dirtyThreshold, delalloc string
 	policy, reservations             string
 	readOnly, allowOther, noChecks   bool
-	background, debug                bool
+	background, debug, writeback     bool
 	readyFD                          int
-	log                              string
+	log, cpuProfile                  string
 }
 
 func newMountCmd() *cobra.Command {
@@ -74,10 +74,13 @@ or the final commit failed; 2 bad usage.`,
 	fl.Bool("default-permissions", true, "")
 	_ = fl.MarkDeprecated("default-permissions", "permission checks are on by default (--no-permission-checks turns them off)")
 	fl.BoolVar(&f.background, "background", false, "detach once mounted")
+	fl.BoolVar(&f.writeback, "writeback-cache", false, "let the kernel cache writes and send them in large batches (FUSE writeback_cache): faster writes, but a write's ENOSPC shows at fsync, close or sync, not at write(2)")
 	fl.BoolVar(&f.debug, "debug", false, "log every FUSE request")
 	fl.StringVar(&f.log, "log", "", "once mounted, append the daemon's messages to this file (default: stderr; with --background, discarded)")
 	fl.IntVar(&f.readyFD, "ready-fd", 0, "internal: tell the parent on this fd once mounted")
 	_ = fl.MarkHidden("ready-fd")
+	fl.StringVar(&f.cpuProfile, "cpuprofile", "", "write the daemon's CPU profile (pprof) to this file from mount to unmount")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -125,6 +128,11 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 		return err
 	}
 	debug.SetMemoryLimit(opts.GoMemoryLimit())
+	stopProfile, err := startCPUProfile(f.cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	filesys, err := fs.Open(image, opts)
 	if err != nil {
 		return err
@@ -132,7 +140,8 @@ func runMount(cmd *cobra.Command, image, mnt string, f mountFlags) error {
 	if f.noChecks {
 		fmt.Fprintln(cmd.ErrOrStderr(), "cowfs: warning: --no-permission-checks: no permission or ACL is checked on", mnt)
 	}
-	srv, err := fuse.Mount(filesys, mnt, fuse.Options{AllowOther: f.allowOther, NoPermissionChecks: f.noChecks, Debug: f.debug})
+	srv, err := fuse.Mount(filesys, mnt, fuse.Options{AllowOther: f.allowOther, NoPermissionChecks: f.noChecks,
+		WritebackCache: f.writeback, Debug: f.debug})
 	if err != nil {
 		return errors.Join(err, filesys.Close())
 	}
