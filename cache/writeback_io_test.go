@@ -24,7 +24,7 @@ func testWritebackIOMode(t *testing.T, mode WritebackIO) {
 	im := memImage(t)
 	phys, err := im.cmap.Physical(im.free(0), im.ns)
 	require.NoError(t, err)
-	mid := disk.NewMidWriteDevice(im.dev, phys)
+	mid := disk.NewMidWriteDevice(im.dev)
 	opts := im.testOptions(64)
 	opts.IO, opts.WritebackDepth = mode, 1
 	c, log := im.open(t, mid, opts)
@@ -34,7 +34,7 @@ func testWritebackIOMode(t *testing.T, mode WritebackIO) {
 	stamp(t, eb, 1)
 	eb.Unlock()
 	var locked, underWB bool
-	mid.OnNextWrite(func() {
+	mid.OnNextWrite(phys, func() {
 		if locked = eb.TryLock(); !locked {
 			return
 		}

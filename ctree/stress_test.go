@@ -278,13 +278,15 @@ func TestStress(t *testing.T) {
 		length = *stressLenFlag
 	}
 	t.Run("policy=always", func(t *testing.T) { stress(t, PolicyAlways, length) })
-	t.Run("policy=pin-search", func(t *testing.T) { stress(t, PolicyPinSearch, min(length, 3*time.Second)) })
+	for _, p := range Policies()[1:] {
+		t.Run("policy="+p.String(), func(t *testing.T) { stress(t, p, min(length, 2*time.Second)) })
+	}
 }
 
 func stress(t *testing.T, policy Policy, length time.Duration) {
 	seed := ctreeSeed(t)
 	h := newHarness(t, 256<<20, 4096, 64*4096)
-	h.root.env.Options.Policy = policy
+	h.setPolicy(t, policy)
 	sm := &stressModel{m: model{}}
 	var ops atomic.Int64
 	ws := make([]*stressWorker, stressWorkers)

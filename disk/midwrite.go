@@ -2,28 +2,27 @@ package disk
 
 import "sync"
 
-// MidWriteDevice wraps a Device and splits each metadata write at one
-// physical offset in two halves, calling a hook between them on the
+// MidWriteDevice wraps a Device and splits the next metadata write at an
+// armed physical offset in two halves, calling a hook between them on the
 // writing goroutine: what the hook changes in the caller's bytes reaches
 // the device in the second half. Tests use it to put a writer exactly in
 // the middle of a write in flight (a torn write, deterministically).
 type MidWriteDevice struct {
 	Device
-	at int64
 
 	mu   sync.Mutex
+	at   int64
 	hook func()
 }
 
-// NewMidWriteDevice splits metadata writes starting at physical offset at.
-func NewMidWriteDevice(inner Device, at int64) *MidWriteDevice {
-	return &MidWriteDevice{Device: inner, at: at}
-}
+// NewMidWriteDevice wraps inner; nothing is armed.
+func NewMidWriteDevice(inner Device) *MidWriteDevice { return &MidWriteDevice{Device: inner} }
 
-// OnNextWrite arms hook for the next write at the offset (once).
-func (d *MidWriteDevice) OnNextWrite(hook func()) {
+// OnNextWrite arms hook for the next metadata write starting at physical
+// offset at (once).
+func (d *MidWriteDevice) OnNextWrite(at int64, hook func()) {
 	d.mu.Lock()
-	d.hook = hook
+	d.at, d.hook = at, hook
 	d.mu.Unlock()
 }
 
@@ -45,7 +44,7 @@ func (d *MidWriteDevice) WriteAt(p []byte, off int64, k Kind) error {
 func (d *MidWriteDevice) take(off int64, k Kind) func() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if off != d.at || k != KindMeta {
+	if d.hook == nil || off != d.at || k != KindMeta {
 		return nil
 	}
 	h := d.hook
