@@ -349,3 +349,31 @@ func lateWrite(t *testing.T, h *harness, leaf uint64) error {
 	require.NoError(t, h.tt.commitDirtySet(h.c))
 	return h.c.FlushAll(cache.CauseReclaim)
 }
+
+// TestZonedDevice: on an emulated zoned device (disk.ZonedDevice) a tree
+// block written inside its transaction cannot be rewritten in place. An
+// overwrite policy told the device is zoned (Options.Zoned, which
+// transaction.Open sets from disk.IsZoned) COWs it instead and the
+// writeback succeeds; one that is not told rewrites it and the device
+// refuses the write.
+func TestZonedDevice(t *testing.T) {
+	for _, told := range []bool{true, false} {
+		t.Run(fmt.Sprintf("zoned-option=%v", told), func(t *testing.T) {
+			h := newHarness(t, 64<<20, 4096, 64<<20)
+			h.setPolicy(t, PolicyOverwrite)
+			h.img.io = disk.NewZonedDevice(h.img.dev, int64(h.img.res.NodeSize))
+			h.reopen(t, 64<<20)
+			h.root.env.Options.Zoned = told
+			writtenPath(t, h)
+			d := cowSearch(t, h, 100)
+			err := h.c.FlushAll(cache.CauseReclaim)
+			if told {
+				require.Equal(t, uint64(h.root.Level()+1), d.TotalCOWs())
+				require.NoError(t, err)
+				return
+			}
+			require.Equal(t, [format.MaxLevel]uint64{1}, d.Overwrites)
+			require.ErrorIs(t, err, disk.ErrZonedRewrite)
+		})
+	}
+}
