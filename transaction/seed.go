@@ -21,6 +21,7 @@ type SeedConfig struct {
 	Files        int
 	BudgetNodes  int
 	Policy       ctree.Policy
+	Order        cache.WritebackOrder // reclaim's writeback order
 	Reservations Reservations
 	// HoldReadsAfter: ctree's progress guarantee; -1 (the default here) is
 	// the kernel's behaviour, in which a search can loop.
@@ -107,6 +108,7 @@ func seedOptions(dev disk.Device, cfg SeedConfig) Options {
 	o.CommitInterval = -1
 	o.Tree.Policy, o.Tree.HoldReadsAfter = cfg.Policy, cfg.HoldReadsAfter
 	o.Reservations = cfg.Reservations
+	o.Cache.Order = cfg.Order
 	sb, err := checker.ReadSuper(dev)
 	ns := int64(16384)
 	if err == nil {
