@@ -240,7 +240,7 @@ func (b *batch) waitInFlight(eb *ExtentBuffer) bool {
 func (b *batch) release(p pending) pending {
 	switch b.c.opts.IO {
 	case IOBounce:
-		p.snap = getStaging(b.c.nodesize)
+		p.snap = getStaging(&snapPool, b.c.nodesize)
 		copy(*p.snap, p.eb.data)
 	case IOUnlocked:
 	default:
@@ -332,7 +332,7 @@ func runBytes(run []pending, nodesize int64, maxNodes int) ([]byte, func()) {
 	if len(run) == 1 {
 		return run[0].bytes(nodesize), func() {}
 	}
-	sp := getStaging(int64(maxNodes) * nodesize)
+	sp := getStaging(&stagingPool, int64(maxNodes)*nodesize)
 	buf := (*sp)[:int64(len(run))*nodesize]
 	for i, p := range run {
 		copy(buf[int64(i)*nodesize:], p.bytes(nodesize))
@@ -345,9 +345,12 @@ func runBytes(run []pending, nodesize int64, maxNodes int) ([]byte, func()) {
 // buffer per run.
 var stagingPool sync.Pool // of *[]byte
 
-// getStaging returns an aligned buffer of at least n bytes.
-func getStaging(n int64) *[]byte {
-	if sp, ok := stagingPool.Get().(*[]byte); ok && int64(len(*sp)) >= n {
+// snapPool holds the one-node snapshots of IOBounce.
+var snapPool sync.Pool // of *[]byte
+
+// getStaging returns an aligned buffer of at least n bytes from pool.
+func getStaging(pool *sync.Pool, n int64) *[]byte {
+	if sp, ok := pool.Get().(*[]byte); ok && int64(len(*sp)) >= n {
 		return sp
 	}
 	buf := directio.AlignedBlock(int(n))
@@ -367,7 +370,7 @@ func (b *batch) finish(p pending, err error) {
 	eb.clear(Writeback)
 	eb.io.Unlock()
 	if p.snap != nil {
-		stagingPool.Put(p.snap)
+		snapPool.Put(p.snap)
 	}
 	if !p.unlocked {
 		eb.Unlock()
