@@ -66,7 +66,7 @@ func TestOverwriteRewritesInPlace(t *testing.T) {
 				require.Zero(t, cowSearch(t, h, 100).TotalOverwrites(), "dirty again: not counted twice")
 			}
 			m[100] = testData(100, 2, 40)
-			require.NoError(t, UpdateItemForTest(h, testKey(100), m[100]))
+			require.NoError(t, updateItemForTest(h, testKey(100), m[100]))
 			h.reopen(t, 64<<20)
 			require.NoError(t, Verify(h.root))
 			m.check(t, h.root)
@@ -74,9 +74,9 @@ func TestOverwriteRewritesInPlace(t *testing.T) {
 	}
 }
 
-// UpdateItemForTest overwrites the data of an existing item in place
+// updateItemForTest overwrites the data of an existing item in place
 // through a COW search, as callers of Path.ItemData do.
-func UpdateItemForTest(h *harness, k format.Key, data []byte) error {
+func updateItemForTest(h *harness, k format.Key, data []byte) error {
 	var p Path
 	found, err := SearchSlot(h.tt, h.root, k, &p, 0, true)
 	if err != nil {
@@ -226,7 +226,7 @@ func TestUnsafeNoWBCheckTearsBlock(t *testing.T) {
 			var updErr error
 			mid.OnNextWrite(phys, func() { // on a writeback goroutine: no require here
 				before := h.root.Stats()
-				updErr = UpdateItemForTest(h, testKey(100), m[100])
+				updErr = updateItemForTest(h, testKey(100), m[100])
 				st = h.root.Stats().Sub(before)
 			})
 			cowSearch(t, h, 100)
@@ -323,7 +323,7 @@ func TestUnsafeNoRedirtyWritesLate(t *testing.T) {
 			h.tt.dropWritten(h.c)
 			require.Empty(t, h.tt.dirty)
 			m[100] = testData(100, 3, 40)
-			require.NoError(t, UpdateItemForTest(h, testKey(100), m[100]))
+			require.NoError(t, updateItemForTest(h, testKey(100), m[100]))
 			transid := h.tt.Transid()
 			leaf := leafOf(t, h, 100)
 			late := lateWrite(t, h, leaf)
