@@ -37,6 +37,10 @@ func TestConcurrent(t *testing.T) {
 	opts.DirtyThreshold = 6 * int64(im.ns)
 	opts.FlushInterval = 2 * time.Millisecond
 	opts.Order = WritebackOrder(seed % 2)
+	// users modify blocks in place whatever their writeback: only the
+	// modes in which that is safe (IOUnlocked is not)
+	opts.IO = []WritebackIO{IOLocked, IOBounce}[seed/2%2]
+	t.Logf("order %s, writeback I/O %s", opts.Order, opts.IO)
 	c, _ := im.open(t, nil, opts)
 	errs := &errRecorder{}
 	c.OnWriteError(errs.record)

@@ -93,12 +93,19 @@
 //     or 7) to the OnWriteError callback, which surfaces it to the owner of
 //     the block's transaction (ExtentBuffer.DirtyTransid).
 //
-// The lock is held across the write (steps 1–8): a writer that wants to
-// modify the block waits until its I/O has completed, as in today's kernel,
-// so the bytes on disk are exactly the bytes checked and checksummed, and a
-// commit that locks a buffer another goroutine is writing returns only after
-// that write is done. Writing from a private copy so writers need not wait
-// (the thread's "bounce" idea) is a later option.
+// With Options.IO = IOLocked (the default) the lock is held across the
+// write (steps 1–8): a writer that wants to modify the block waits until its
+// I/O has completed, so the bytes on disk are exactly the bytes checked and
+// checksummed, and a commit that locks a buffer another goroutine is writing
+// returns only after that write is done. IOUnlocked (the kernel's) releases
+// the lock after step 5 and writes the buffer itself: writers must leave a
+// block under WRITEBACK alone. IOBounce (the bounce COW policy) copies the
+// checked bytes into a private buffer, releases the lock and writes the copy,
+// so a writer may change the block during its I/O. In both, a buffer's io
+// mutex is held while WRITEBACK is set: a commit or fsync that finds a write
+// of a buffer in flight waits for it (ExtentBuffer.waitIO), and reclaim and
+// the flusher skip the buffer (Stats.LockedSkips), so two writes of one
+// address never overlap.
 //
 // Buffers of one batch are written sorted by address; a run of adjacent
 // blocks whose copies are also adjacent becomes one device write per copy

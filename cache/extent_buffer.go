@@ -45,6 +45,11 @@ type ExtentBuffer struct {
 	refs  atomic.Int32
 	lock  sync.RWMutex
 
+	// io is held from just before WRITEBACK is set until just after it is
+	// cleared, so that a commit can wait for a write in flight when the
+	// lock is not held across the I/O (IOUnlocked, IOBounce): waitIO.
+	io sync.Mutex
+
 	// writebackBlockers > 0 keeps writeback from writing (and so from
 	// clearing DIRTY and setting WRITTEN): COW policies pin blocks with it.
 	writebackBlockers atomic.Int32
@@ -143,6 +148,12 @@ func (eb *ExtentBuffer) UnblockWriteback() {
 	if eb.writebackBlockers.Add(-1) < 0 {
 		panic("cache: writeback blocker count went negative")
 	}
+}
+
+// waitIO returns once no write of eb is in flight.
+func (eb *ExtentBuffer) waitIO() {
+	eb.io.Lock()
+	eb.io.Unlock() //nolint:staticcheck // an empty critical section: a wait
 }
 
 // WritebackBlockers is the current blocker count.

@@ -80,6 +80,9 @@ type Options struct {
 	FlushInterval time.Duration
 	// Order is the writeback order of reclaim and the flusher.
 	Order WritebackOrder
+	// IO is what a buffer's lock does during its write (writeback_io.go):
+	// held (the default), released, or released after a private copy.
+	IO WritebackIO
 	// WritebackDepth is how many runs of adjacent blocks one writeback call
 	// (WriteDirty, FlushAll, a reclaim or flusher batch) writes at once,
 	// each from a goroutine of its own: the device writes in flight (two
@@ -154,6 +157,8 @@ func (o Options) Validate(nodesize uint32) error {
 		return invalid("flush interval %v is negative", o.FlushInterval)
 	case o.Order != OrderAddress && o.Order != OrderLRU:
 		return invalid("unknown writeback order %d", int(o.Order))
+	case o.IO < 0 || o.IO >= numWritebackIO:
+		return invalid("unknown writeback I/O mode %d", int(o.IO))
 	}
 	return o.validateWritebackIO(nodesize)
 }
@@ -178,10 +183,10 @@ func invalid(format string, args ...any) error {
 
 // String prints the options on one line, defaults applied, e.g.
 // "budget=64MiB dirty-threshold=64MiB flush-interval=1s order=address
-// writeback-depth=32 writeback-max-io=1MiB".
+// writeback-io=locked writeback-depth=32 writeback-max-io=1MiB".
 func (o Options) String() string {
-	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s writeback-depth=%d writeback-max-io=%s",
-		formatSize(o.Budget), formatSize(o.dirtyThreshold()), o.FlushInterval, o.Order,
+	return fmt.Sprintf("budget=%s dirty-threshold=%s flush-interval=%v order=%s writeback-io=%s writeback-depth=%d writeback-max-io=%s",
+		formatSize(o.Budget), formatSize(o.dirtyThreshold()), o.FlushInterval, o.Order, o.IO,
 		o.writebackDepth(), formatSize(o.writebackMaxIO()))
 }
 

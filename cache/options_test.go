@@ -15,7 +15,7 @@ func TestDefaultOptions(t *testing.T) {
 	o := DefaultOptions()
 	require.NoError(t, o.Validate(16384))
 	require.NoError(t, o.Validate(65536))
-	require.Equal(t, "budget=64MiB dirty-threshold=64MiB flush-interval=1s order=address "+
+	require.Equal(t, "budget=64MiB dirty-threshold=64MiB flush-interval=1s order=address writeback-io=locked "+
 		"writeback-depth=32 writeback-max-io=1MiB", o.String())
 }
 
@@ -55,7 +55,7 @@ func TestOptionsValidate(t *testing.T) {
 
 func TestOptionsString(t *testing.T) {
 	o := Options{Budget: 5 << 30, DirtyThreshold: 48 << 10, FlushInterval: 0, Order: OrderLRU}
-	require.Equal(t, "budget=5GiB dirty-threshold=48KiB flush-interval=0s order=lru "+
+	require.Equal(t, "budget=5GiB dirty-threshold=48KiB flush-interval=0s order=lru writeback-io=locked "+
 		"writeback-depth=32 writeback-max-io=1MiB", o.String(), "zero means the defaults")
 	o.WritebackDepth, o.WritebackMaxIO = 1, 64<<10
 	require.True(t, strings.HasSuffix(o.String(), " writeback-depth=1 writeback-max-io=64KiB"))

@@ -112,10 +112,22 @@ func (c *Cache) newBatch(cause Cause, blocking bool) *batch {
 	return b
 }
 
-// pending is a locked buffer, ready to write, and where its copies go.
+// pending is a buffer ready to write, and where its copies go: locked,
+// unless the writeback I/O mode released the lock (then snap holds its
+// bytes under IOBounce).
 type pending struct {
-	eb     *ExtentBuffer
-	copies []int64
+	eb       *ExtentBuffer
+	copies   []int64
+	snap     *[]byte
+	unlocked bool
+}
+
+// bytes are what the I/O writes for p: its snapshot or the buffer itself.
+func (p pending) bytes(nodesize int64) []byte {
+	if p.snap != nil {
+		return (*p.snap)[:nodesize]
+	}
+	return p.eb.data
 }
 
 type failure struct {
@@ -175,7 +187,12 @@ func (b *batch) prepare(eb *ExtentBuffer) (pending, bool) {
 		b.blocked++
 		return pending{}, false
 	}
+	if !b.waitInFlight(eb) {
+		return pending{}, false
+	}
+	eb.io.Lock()
 	if !c.startWriteback(eb) {
+		eb.io.Unlock()
 		failed := eb.Has(WriteErr)
 		eb.Unlock()
 		if failed && b.blocking {
@@ -188,15 +205,50 @@ func (b *batch) prepare(eb *ExtentBuffer) (pending, bool) {
 	if err := checker.CheckWrite(eb.data, c.checkContext(), c.lastCommitted.Load()); err != nil {
 		c.stats.checkFailures.Add(1)
 		c.reportBug(eb, b.cause, err)
-		b.finish(eb, fmt.Errorf("block %d not written: %w", eb.Bytenr, err))
+		b.finish(pending{eb: eb}, fmt.Errorf("block %d not written: %w", eb.Bytenr, err))
 		return pending{}, false
 	}
 	copies, err := c.cmap.Copies(eb.Bytenr, uint64(c.nodesize))
 	if err != nil {
-		b.finish(eb, fmt.Errorf("block %d: %w", eb.Bytenr, err))
+		b.finish(pending{eb: eb}, fmt.Errorf("block %d: %w", eb.Bytenr, err))
 		return pending{}, false
 	}
-	return pending{eb: eb, copies: copies}, true
+	return b.release(pending{eb: eb, copies: copies}), true
+}
+
+// waitInFlight handles a write-locked eb whose previous write is still in
+// flight (only when the lock is not held across the I/O): reclaim and the
+// flusher skip it; a commit or fsync submits its run, waits for that write
+// and relocks eb. It reports whether eb is locked and may be prepared.
+func (b *batch) waitInFlight(eb *ExtentBuffer) bool {
+	for eb.Has(Writeback) {
+		eb.Unlock()
+		if !b.blocking {
+			b.c.stats.lockedSkips.Add(1)
+			return false
+		}
+		b.submit()
+		b.wait()
+		eb.waitIO()
+		eb.Lock()
+	}
+	return true
+}
+
+// release drops the lock of a prepared buffer before its I/O when the
+// writeback I/O mode says so, after snapshotting its bytes under IOBounce.
+func (b *batch) release(p pending) pending {
+	switch b.c.opts.IO {
+	case IOBounce:
+		p.snap = getStaging(&snapPool, b.c.nodesize)
+		copy(*p.snap, p.eb.data)
+	case IOUnlocked:
+	default:
+		return p
+	}
+	p.unlocked = true
+	p.eb.Unlock()
+	return p
 }
 
 // startWriteback clears DIRTY and sets WRITEBACK (clearing an old WRITE_ERR)
@@ -269,7 +321,7 @@ func (b *batch) write(run []pending) {
 		if ioErr != nil {
 			err = fmt.Errorf("block %d: %w", p.eb.Bytenr, ioErr)
 		}
-		b.finish(p.eb, err)
+		b.finish(p, err)
 	}
 }
 
@@ -278,12 +330,12 @@ func (b *batch) write(run []pending) {
 // staging copy back.
 func runBytes(run []pending, nodesize int64, maxNodes int) ([]byte, func()) {
 	if len(run) == 1 {
-		return run[0].eb.data, func() {}
+		return run[0].bytes(nodesize), func() {}
 	}
-	sp := getStaging(int64(maxNodes) * nodesize)
+	sp := getStaging(&stagingPool, int64(maxNodes)*nodesize)
 	buf := (*sp)[:int64(len(run))*nodesize]
 	for i, p := range run {
-		copy(buf[int64(i)*nodesize:], p.eb.data)
+		copy(buf[int64(i)*nodesize:], p.bytes(nodesize))
 	}
 	return buf, func() { stagingPool.Put(sp) }
 }
@@ -293,25 +345,36 @@ func runBytes(run []pending, nodesize int64, maxNodes int) ([]byte, func()) {
 // buffer per run.
 var stagingPool sync.Pool // of *[]byte
 
-// getStaging returns an aligned buffer of at least n bytes.
-func getStaging(n int64) *[]byte {
-	if sp, ok := stagingPool.Get().(*[]byte); ok && int64(len(*sp)) >= n {
+// snapPool holds the one-node snapshots of IOBounce.
+var snapPool sync.Pool // of *[]byte
+
+// getStaging returns an aligned buffer of at least n bytes from pool.
+func getStaging(pool *sync.Pool, n int64) *[]byte {
+	if sp, ok := pool.Get().(*[]byte); ok && int64(len(*sp)) >= n {
 		return sp
 	}
 	buf := directio.AlignedBlock(int(n))
 	return &buf
 }
 
-// finish ends eb's writeback: WRITE_ERR on failure, WRITEBACK cleared, lock
-// released. The failure is reported after every lock is released.
-func (b *batch) finish(eb *ExtentBuffer, err error) {
+// finish ends p's writeback: WRITE_ERR on failure, WRITEBACK cleared, the
+// snapshot given back, the lock released if still held. The failure is
+// reported after every lock is released.
+func (b *batch) finish(p pending, err error) {
+	eb := p.eb
 	if err != nil {
 		eb.set(WriteErr)
 		b.c.stats.writeErrors.Add(1)
 		b.fail(failure{eb: eb, err: err, notify: true})
 	}
 	eb.clear(Writeback)
-	eb.Unlock()
+	eb.io.Unlock()
+	if p.snap != nil {
+		snapPool.Put(p.snap)
+	}
+	if !p.unlocked {
+		eb.Unlock()
+	}
 }
 
 // fail records a failure; runs finish concurrently.

@@ -229,6 +229,7 @@ func ampOpen(t *testing.T, h *harness, budget int64, hold int) *ampTrans {
 	a := &ampTrans{testTrans: h.tt}
 	o := cache.DefaultOptions()
 	o.Budget, o.DirtyThreshold, o.FlushInterval = budget, 1<<62, 0
+	o.IO = h.img.policy.WritebackIO()
 	c, err := cache.New(&ampDev{MemDevice: h.img.dev, tr: a}, h.img.cmap, h.img.ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
@@ -263,8 +264,8 @@ func runAmpScenario(t *testing.T, sc ampScenario) ampResult {
 	t.Helper()
 	h := newHarness(t, 64<<20, ampNodeSize, 64<<20)
 	files := ampBuild(t, h)
+	h.img.policy = sc.policy
 	a := ampOpen(t, h, int64(sc.budgetNodes)*ampNodeSize, sc.hold)
-	h.root.env.Options.Policy = sc.policy
 	ampPressure(t, h, sc.pressure)
 
 	res := ampResult{height: h.root.Level() + 1, files: files}
@@ -690,4 +691,27 @@ func TestPinHandle(t *testing.T) {
 	require.Less(t, r.charged, ampReserve)
 	t.Logf("pin-handle: 4 items, COWs %d (by level %v), re-COWs 0, max COWs in one search %d, restarts %d, charged %d of %d, cache over budget %d times",
 		r.st.TotalCOWs(), trim(r.st.COWs[:]), r.st.MaxSearchCOWs, r.st.TotalRestarts(), r.charged, ampReserve, r.cs.OverBudget)
+}
+
+// TestOverwriteBreaksTheLoop runs the loop's scenario under the overwrite
+// policies: a copy written back during a restart is rewritten in place the
+// next time the search meets it, so nothing is COWed twice. Restarts are
+// bounded (HoldReadsAfter 8): with the kernel's unbounded restarts (-1)
+// nothing ends the search under overwrite — no COW charges the reservation,
+// and the written copy is evicted and read again by every restart — and
+// the run did not finish in 10 minutes.
+func TestOverwriteBreaksTheLoop(t *testing.T) {
+	for _, p := range []Policy{PolicyOverwrite, PolicyOverwritePin, PolicyBounce} {
+		t.Run(p.String(), func(t *testing.T) {
+			sc := ampScenario{budgetNodes: cache.MinBudgetNodes, pressure: 6, hold: 8, reserve: ampReserve, policy: p}
+			r := runAmpScenario(t, sc)
+			require.NoError(t, r.err)
+			require.Equal(t, 4, r.inserted)
+			require.Zero(t, r.st.TotalReCOWs(), "a written copy is rewritten, not copied")
+			require.NotZero(t, r.st.TotalOverwrites(), "reclaim wrote copies the search met again")
+			require.LessOrEqual(t, r.st.MaxSearchCOWs, uint64(r.height))
+			t.Logf("%s: 4 items, COWs %d, re-COWs 0, overwrites %d (by level %v), restarts %d, charged %d of %d",
+				p, r.st.TotalCOWs(), r.st.TotalOverwrites(), trim(r.st.Overwrites[:]), r.st.TotalRestarts(), r.charged, ampReserve)
+		})
+	}
 }

@@ -121,6 +121,9 @@ func (o *op) cowPath(level int, d cowDecision) error {
 func (o *op) cowSibling(level, pslot int, sib *cache.ExtentBuffer) (*cache.ExtentBuffer, error) {
 	d := shouldCOW(o.trans, o.root, sib)
 	if !d.cow {
+		if d.overwrite {
+			o.redirty(level, sib)
+		}
 		return sib, nil
 	}
 	nb, err := o.cowCopy(sib, level)

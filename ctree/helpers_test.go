@@ -44,6 +44,13 @@ type image struct {
 	cmap *disk.ChunkMap
 	ctx  checker.Context
 	meta mkfs.Chunk
+	// policy is the COW policy of the trees opened on the image, and
+	// decides the writeback I/O mode of its caches (Policy.WritebackIO).
+	policy Policy
+	// io, when set, is the device the caches use instead of dev (a wrapper
+	// of it); tune, when set, adjusts their options.
+	io   disk.Device
+	tune func(*cache.Options)
 }
 
 func newImage(t *testing.T, size int64, nodesize uint32) *image {
@@ -78,18 +85,28 @@ func (img *image) newCache(t *testing.T, budget, dirtyThreshold int64) *cache.Ca
 	t.Helper()
 	o := cache.DefaultOptions()
 	o.Budget, o.DirtyThreshold = budget, dirtyThreshold
+	o.IO = img.policy.WritebackIO()
 	o.FlushInterval = 0
 	if dirtyThreshold < 1<<62 {
 		o.FlushInterval = time.Millisecond
 	}
-	c, err := cache.New(img.dev, img.cmap, img.ctx, o)
+	var dev disk.Device = img.dev
+	if img.io != nil {
+		dev = img.io
+	}
+	if img.tune != nil {
+		img.tune(&o)
+	}
+	c, err := cache.New(dev, img.cmap, img.ctx, o)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
 func (img *image) env(c *cache.Cache) *Env {
-	return &Env{Cache: c, Ctx: img.ctx, ChunkTreeUUID: img.res.ChunkUUID, Options: DefaultOptions()}
+	o := DefaultOptions()
+	o.Policy = img.policy
+	return &Env{Cache: c, Ctx: img.ctx, ChunkTreeUUID: img.res.ChunkUUID, Options: o}
 }
 
 // testTrans implements Trans with a simple allocator over the METADATA
@@ -102,6 +119,7 @@ type testTrans struct {
 	free    []uint64
 	pinned  []uint64
 	inUse   map[uint64]bool
+	dirty   map[uint64]bool // the transaction's dirty set (AddDirty)
 	charged int
 	limit   int // charges allowed per transaction; 0: unlimited
 	// pin-handle: the copies pinned until endHandle, and their cache.
@@ -109,7 +127,7 @@ type testTrans struct {
 }
 
 func newTestTrans(img *image) *testTrans {
-	tt := &testTrans{transid: img.res.Generation + 1, inUse: map[uint64]bool{}}
+	tt := &testTrans{transid: img.res.Generation + 1, inUse: map[uint64]bool{}, dirty: map[uint64]bool{}}
 	used := map[uint64]bool{}
 	for _, tr := range img.res.Trees {
 		used[tr.Bytenr] = true
@@ -164,7 +182,13 @@ func (tt *testTrans) FreeBlock(owner uint64, eb *cache.ExtentBuffer) {
 	tt.pinned = append(tt.pinned, eb.Bytenr)
 }
 
-func (tt *testTrans) AddDirty(eb *cache.ExtentBuffer) {}
+// AddDirty records eb's address in the dirty set, which commitDirtySet
+// writes (commit writes every dirty block instead).
+func (tt *testTrans) AddDirty(eb *cache.ExtentBuffer) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	tt.dirty[eb.Bytenr] = true
+}
 
 // PinUntilEnd keeps eb from writeback until endHandle (pin-handle); the
 // test sets tt.handlePins to a list of the tree's cache.
@@ -186,18 +210,26 @@ func (tt *testTrans) endHandle() {
 func (tt *testTrans) commit(c *cache.Cache) error {
 	tt.barrier.Lock()
 	defer tt.barrier.Unlock()
+	tt.endHandle() // no operation runs: every handle has ended
 	if err := c.FlushAll(cache.CauseCommit); err != nil {
 		return err
 	}
+	tt.end(c)
+	return nil
+}
+
+// end ends the transaction whose blocks are written: the next one starts
+// and what it freed is free again.
+func (tt *testTrans) end(c *cache.Cache) {
 	tt.mu.Lock()
 	defer tt.mu.Unlock()
 	c.SetLastCommitted(tt.transid)
 	tt.transid++
+	clear(tt.dirty)
 	tt.charged = 0
 	slices.Sort(tt.pinned)
 	tt.free = append(tt.free, tt.pinned...)
 	tt.pinned = nil
-	return nil
 }
 
 // harness is one tree on one image, with its cache and transaction.
@@ -224,6 +256,19 @@ func newHarnessFlusher(t *testing.T, size int64, nodesize uint32, budget, dirtyT
 	require.NoError(t, err)
 	t.Cleanup(root.Close)
 	return &harness{img: img, c: c, tt: tt, root: root}
+}
+
+// setPolicy switches the tree to policy p; when p needs another writeback
+// I/O mode, the tree is committed and reopened over a new cache of the same
+// budget.
+func (h *harness) setPolicy(t *testing.T, p Policy) {
+	t.Helper()
+	h.img.policy = p
+	h.root.env.Options.Policy = p
+	if h.c.Options().IO != p.WritebackIO() {
+		h.reopen(t, h.c.Options().Budget)
+	}
+	h.tt.handlePins = cache.NewPinList(h.c, 0)
 }
 
 // reopen flushes everything, opens a fresh cache over the same device and

@@ -23,6 +23,7 @@ type modelRun struct {
 }
 
 func (mr *modelRun) step() {
+	defer mr.h.tt.endHandle() // one handle per operation (pin-handle's pins)
 	switch x := mr.r.IntN(100); {
 	case x < 40:
 		mr.insert()
@@ -191,18 +192,16 @@ func (mr *modelRun) lookup() {
 // back and evicts blocks the operations need (restarts, re-COWs). At the
 // end a fresh cache reads the tree back from the device.
 func TestModelRandom(t *testing.T) {
-	for _, c := range []struct {
-		budget int64
-		policy Policy
-	}{{4096 * 4096, PolicyAlways}, {48 * 4096, PolicyAlways}, {48 * 4096, PolicyPinSearch}} {
-		t.Run(fmt.Sprintf("budget=%dKiB/policy=%s", c.budget>>10, c.policy), func(t *testing.T) { modelRandom(t, c.budget, c.policy) })
+	t.Run("budget=16384KiB/policy=always", func(t *testing.T) { modelRandom(t, 4096*4096, PolicyAlways) })
+	for _, p := range Policies() {
+		t.Run(fmt.Sprintf("budget=192KiB/policy=%s", p), func(t *testing.T) { modelRandom(t, 48*4096, p) })
 	}
 }
 
 func modelRandom(t *testing.T, budget int64, policy Policy) {
 	seed := testSeed(t)
 	h := newHarness(t, 256<<20, 4096, budget)
-	h.root.env.Options.Policy = policy
+	h.setPolicy(t, policy)
 	mr := &modelRun{t: t, h: h, r: rand.New(rand.NewPCG(seed, 2)), m: model{}, keys: 5000}
 	batches := 40
 	if testing.Short() {

@@ -20,6 +20,10 @@ type Options struct {
 	// restart loops: the search may then not terminate when the cache cannot
 	// hold its path).
 	HoldReadsAfter int
+	// Zoned says the device refuses to rewrite a written block until its
+	// block group is reset (disk.ZonedDevice): the overwrite policies COW
+	// instead, and overwrite+pin pins.
+	Zoned bool
 }
 
 // DefaultHoldReadsAfter is the HoldReadsAfter used when the option is 0.
@@ -52,5 +56,9 @@ func (o Options) Validate() error {
 // String prints the options on one line, e.g. "cow-policy=always
 // hold-reads-after=8", for benchmarks to print beside their figures.
 func (o Options) String() string {
-	return fmt.Sprintf("cow-policy=%s hold-reads-after=%d", o.Policy, o.holdReadsAfter())
+	s := fmt.Sprintf("cow-policy=%s hold-reads-after=%d", o.Policy, o.holdReadsAfter())
+	if o.Zoned {
+		s += " zoned"
+	}
+	return s
 }

@@ -27,6 +27,8 @@ func (e *Env) validate() error {
 		return invalid("nil environment or cache")
 	case e.Ctx.NodeSize != e.Cache.NodeSize():
 		return invalid("checker nodesize %d, cache nodesize %d", e.Ctx.NodeSize, e.Cache.NodeSize())
+	case e.Options.Policy == PolicyBounce && e.Cache.Options().IO != cache.IOBounce:
+		return invalid("policy bounce needs a cache whose writeback writes from a copy (writeback I/O %s)", e.Cache.Options().IO)
 	}
 	return e.Options.Validate()
 }
@@ -113,6 +115,10 @@ func (r *Root) Close() {
 		r.node = nil
 	}
 }
+
+// IsLog reports a log tree (fsync's; its blocks are owned by
+// TREE_LOG_OBJECTID): a WRITTEN log block is never rewritten in place.
+func (r *Root) IsLog() bool { return r.ID == format.TreeLogObjectID }
 
 // Env returns the environment the tree was opened with.
 func (r *Root) Env() *Env { return r.env }

@@ -265,6 +265,9 @@ func (s *searcher) cowIfNeeded(level int) error {
 	}
 	d := shouldCOW(s.trans, s.root, s.p.nodes[level])
 	if !d.cow {
+		if d.overwrite && s.wll >= level {
+			s.redirty(level, s.p.nodes[level]) // write-locked: the search may modify it
+		}
 		return nil
 	}
 	if s.wll < level+1 {

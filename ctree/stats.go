@@ -20,6 +20,7 @@ const NumCOWHistBuckets = len(COWHistBounds) + 1
 // treeStats are the live counters of one tree.
 type treeStats struct {
 	cows, reCOWs  [format.MaxLevel]atomic.Uint64
+	overwrites    [format.MaxLevel]atomic.Uint64
 	searches      atomic.Uint64
 	searchCOWs    [NumCOWHistBuckets]atomic.Uint64
 	maxSearchCOWs atomic.Uint64
@@ -66,6 +67,9 @@ type Stats struct {
 	// COWs counts blocks copied before modification, by level; ReCOWs
 	// those of them that the running transaction had created itself.
 	COWs, ReCOWs [format.MaxLevel]uint64
+	// Overwrites counts WRITTEN blocks re-dirtied to be rewritten in place
+	// (the overwrite policies), by level: once per write of the block.
+	Overwrites [format.MaxLevel]uint64
 	// Searches counts SearchSlot calls; SearchCOWHist buckets them by the
 	// blocks each COWed (bounds in COWHistBounds), restarts included;
 	// MaxSearchCOWs is the most blocks one call COWed.
@@ -102,6 +106,7 @@ func (r *Root) Stats() Stats {
 		NeighbourSkips: t.neighbourSkips.Load()}
 	for i := range s.COWs {
 		s.COWs[i], s.ReCOWs[i] = t.cows[i].Load(), t.reCOWs[i].Load()
+		s.Overwrites[i] = t.overwrites[i].Load()
 	}
 	for i := range s.SearchCOWHist {
 		s.SearchCOWHist[i] = t.searchCOWs[i].Load()
@@ -117,6 +122,9 @@ func (s Stats) TotalCOWs() uint64 { return sum(s.COWs[:]) }
 
 // TotalReCOWs = Σ ReCOWs over all levels.
 func (s Stats) TotalReCOWs() uint64 { return sum(s.ReCOWs[:]) }
+
+// TotalOverwrites = Σ Overwrites over all levels.
+func (s Stats) TotalOverwrites() uint64 { return sum(s.Overwrites[:]) }
 
 // TotalRestarts = Σ Restarts over all causes.
 func (s Stats) TotalRestarts() uint64 { return sum(s.Restarts[:]) }
@@ -141,6 +149,7 @@ func (s Stats) Sub(prev Stats) Stats {
 	for i := range d.COWs {
 		d.COWs[i] -= prev.COWs[i]
 		d.ReCOWs[i] -= prev.ReCOWs[i]
+		d.Overwrites[i] -= prev.Overwrites[i]
 	}
 	for i := range d.SearchCOWHist {
 		d.SearchCOWHist[i] -= prev.SearchCOWHist[i]
@@ -166,8 +175,8 @@ func (s Stats) Sub(prev Stats) Stats {
 // String prints the figures on a few lines.
 func (s Stats) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "tree %d: searches=%d cows=%d recows=%d recow-ratio=%.3f max-search-cows=%d\n",
-		s.Root, s.Searches, s.TotalCOWs(), s.TotalReCOWs(), s.ReCOWRatio(), s.MaxSearchCOWs)
+	fmt.Fprintf(&b, "tree %d: searches=%d cows=%d recows=%d recow-ratio=%.3f overwrites=%d max-search-cows=%d\n",
+		s.Root, s.Searches, s.TotalCOWs(), s.TotalReCOWs(), s.ReCOWRatio(), s.TotalOverwrites(), s.MaxSearchCOWs)
 	fmt.Fprintf(&b, "  cows by level %v, recows by level %v\n", trim(s.COWs[:]), trim(s.ReCOWs[:]))
 	fmt.Fprintf(&b, "  search cow histogram (<=%v,more) %v\n", COWHistBounds, s.SearchCOWHist)
 	b.WriteString("  restarts")

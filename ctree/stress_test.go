@@ -256,13 +256,15 @@ func TestStress(t *testing.T) {
 		n = 1000
 	}
 	t.Run("policy=always", func(t *testing.T) { stress(t, PolicyAlways, opsPer(n)) })
-	t.Run("policy=pin-search", func(t *testing.T) { stress(t, PolicyPinSearch, opsPer(n/2)) })
+	for _, p := range Policies()[1:] {
+		t.Run("policy="+p.String(), func(t *testing.T) { stress(t, p, opsPer(n/2)) })
+	}
 }
 
 func stress(t *testing.T, policy Policy, n int64) {
 	seed := ctreeSeed(t)
 	h := newHarness(t, 256<<20, 4096, 64*4096)
-	h.root.env.Options.Policy = policy
+	h.setPolicy(t, policy)
 	sm := &stressModel{m: model{}}
 	ws := make([]*stressWorker, stressWorkers)
 	for i := range ws {

@@ -23,9 +23,11 @@ func TestCLIHelpListsValues(t *testing.T) {
 		r := runCmd(t, bin, cmd, "--help")
 		require.Equal(t, 0, r.Code)
 		line := flagLine(t, r.Stdout, flag)
-		for _, p := range ctree.PolicyNames() {
+		for _, p := range append(ctree.PolicyNames(), ctree.UnsafePolicyNames()...) {
 			require.Contains(t, line, p+" (", "%s %s: %s", cmd, flag, line)
 		}
+		require.Contains(t, flagLine(t, r.Stdout, "--unsafe-policy"), "negative-control")
+		require.Contains(t, flagLine(t, r.Stdout, "--writeback-order"), "lru (")
 		require.Contains(t, flagLine(t, r.Stdout, "--reservations"), "strict (")
 		require.Contains(t, flagLine(t, r.Stdout, "--reservations"), "lenient (")
 	}

@@ -5,7 +5,8 @@ import (
 	"cowfs/ctree"
 )
 
-// Pins of the pin-handle COW policy (ctree.PolicyPinHandle): every copy a
+// Pins of the pin-handle COW policy (ctree.PolicyPinHandle; and of
+// overwrite+pin where it cannot overwrite): every copy a
 // handle's COWs make stays dirty and unwritten until the handle ends, so
 // none of its searches finds a copy of its own WRITTEN and COWs it again.
 // Start sizes the storage from the reservation, one slot per node the
@@ -13,9 +14,11 @@ import (
 // that charges more (lenient overspend, a joined handle) grows the list.
 
 // newHandlePins returns the pin storage of a handle reserving bytes
-// (empty when the policy is not pin-handle).
+// (empty when the policy pins nothing: only pin-handle, and overwrite+pin
+// on a zoned device, pin).
 func (fs *FS) newHandlePins(bytes uint64) cache.PinList {
-	if fs.opts.Tree.Policy != ctree.PolicyPinHandle {
+	o := fs.opts.Tree
+	if o.Policy != ctree.PolicyPinHandle && (o.Policy != ctree.PolicyOverwritePin || !o.Zoned) {
 		return cache.NewPinList(fs.cache, 0)
 	}
 	return cache.NewPinList(fs.cache, int(bytes/uint64(fs.NodeSize())))

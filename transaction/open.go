@@ -115,6 +115,8 @@ func (fs *FS) load(sb *format.Super) error {
 	}
 	fs.cmap = cmap
 	ctx := checker.ContextFromSuper(sb)
+	fs.opts.Cache.IO = fs.opts.Tree.Policy.WritebackIO()
+	fs.opts.Tree.Zoned = disk.IsZoned(fs.dev)
 	if fs.cache, err = cache.New(fs.dev, cmap, ctx, fs.opts.Cache); err != nil {
 		return err
 	}

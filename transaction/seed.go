@@ -21,6 +21,7 @@ type SeedConfig struct {
 	Files        int
 	BudgetNodes  int
 	Policy       ctree.Policy
+	Order        cache.WritebackOrder // reclaim's writeback order
 	Reservations Reservations
 	// HoldReadsAfter: ctree's progress guarantee; -1 (the default here) is
 	// the kernel's behaviour, in which a search can loop.
@@ -77,7 +78,7 @@ func RunSeed(dev disk.Device, cfg SeedConfig) (*SeedResult, error) {
 	res.CreateErr = createFile(h, root, format.FirstFreeObjectID, format.FirstFreeObjectID+1+uint64(cfg.Files), 2+uint64(cfg.Files), name)
 	res.Handle = h.Stats()
 	h.End()
-	res.Tree = diffStats(root.Stats(), before)
+	res.Tree = root.Stats().Sub(before)
 	res.finish(fs, &log)
 	if cerr := fs.Close(); cerr != nil && !res.Aborted {
 		return res, fmt.Errorf("seed: close: %w", cerr)
@@ -107,6 +108,7 @@ func seedOptions(dev disk.Device, cfg SeedConfig) Options {
 	o.CommitInterval = -1
 	o.Tree.Policy, o.Tree.HoldReadsAfter = cfg.Policy, cfg.HoldReadsAfter
 	o.Reservations = cfg.Reservations
+	o.Cache.Order = cfg.Order
 	sb, err := checker.ReadSuper(dev)
 	ns := int64(16384)
 	if err == nil {
@@ -143,22 +145,4 @@ func createBatch(fs *FS, root *ctree.Root, from, to int) error {
 		err = createFile(h, root, format.FirstFreeObjectID, format.FirstFreeObjectID+1+uint64(i), 2+uint64(i), fmt.Sprintf("file-%08d", i))
 	}
 	return errors.Join(err, h.End())
-}
-
-// diffStats is a − b for the counters (the max and histogram of b are
-// subtracted too, which is exact when b had no searches of its own).
-func diffStats(a, b ctree.Stats) ctree.Stats {
-	d := a
-	for i := range d.COWs {
-		d.COWs[i] -= b.COWs[i]
-		d.ReCOWs[i] -= b.ReCOWs[i]
-	}
-	for i := range d.Restarts {
-		d.Restarts[i] -= b.Restarts[i]
-	}
-	for i := range d.SearchCOWHist {
-		d.SearchCOWHist[i] -= b.SearchCOWHist[i]
-	}
-	d.Searches -= b.Searches
-	return d
 }

@@ -27,8 +27,8 @@ func (res *SeedResult) String() string {
 		fmt.Fprintf(&b, "lenient: %s\n", res.lenientOutcome())
 	}
 	tr := res.Tree
-	fmt.Fprintf(&b, "fs tree: searches %d, COWs by level %v, re-COWs by level %v, max COWs in one search %d, restarts %v\n",
-		tr.Searches, trimLevels(tr.COWs[:]), trimLevels(tr.ReCOWs[:]), tr.MaxSearchCOWs, tr.Restarts)
+	fmt.Fprintf(&b, "fs tree: searches %d, COWs by level %v, re-COWs by level %v, overwrites by level %v, max COWs in one search %d, restarts %v\n",
+		tr.Searches, trimLevels(tr.COWs[:]), trimLevels(tr.ReCOWs[:]), trimLevels(tr.Overwrites[:]), tr.MaxSearchCOWs, tr.Restarts)
 	fmt.Fprintf(&b, "cache: %s\n", res.Cache)
 	fmt.Fprintf(&b, "metadata: %d of %d bytes free; aborted: %v\n", res.Meta.Free, res.Meta.Total, res.Aborted)
 	b.WriteString(res.Dump)

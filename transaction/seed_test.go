@@ -140,3 +140,27 @@ func requireFiles(t *testing.T, path string, n int) {
 	_, err = ctree.Lookup(root, format.Key{ObjectID: format.FirstFreeObjectID + 1 + uint64(n), Type: format.InodeItemKey})
 	require.ErrorIs(t, err, ctree.ErrNotFound, "no inode beyond the last file")
 }
+
+// TestSeedPolicies runs the seed's create under every safe policy with
+// ctree's progress guarantee (the default HoldReadsAfter; under the
+// overwrite policies the kernel's unbounded restarts never end, since
+// nothing charges the reservation while the search re-reads the blocks
+// reclaim evicts): it completes within its reservation, the image passes
+// fsck, and the overwrite policies COW no block twice.
+func TestSeedPolicies(t *testing.T) {
+	for _, p := range ctree.Policies() {
+		t.Run(p.String(), func(t *testing.T) {
+			path := fsImageNodes(t, 256<<20, 4096)
+			cfg := DefaultSeedConfig()
+			cfg.Policy, cfg.HoldReadsAfter = p, 0
+			res := runSeedOn(t, path, cfg)
+			require.NoError(t, res.CreateErr)
+			require.False(t, res.Aborted)
+			require.LessOrEqual(t, res.Handle.Charged, res.Handle.Reserved)
+			if p >= ctree.PolicyOverwrite {
+				require.Zero(t, res.Tree.TotalReCOWs())
+			}
+			requireFiles(t, path, cfg.Files+1)
+		})
+	}
+}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"cowfs/ctree"
 	"cowfs/fs"
 	"cowfs/fuse"
 	"cowfs/mkfs"
@@ -23,7 +22,8 @@ import (
 type mountFlags struct {
 	commitInterval                   time.Duration
 	budget, dirtyThreshold, delalloc string
-	policy, reservations             string
+	policy, reservations, order      string
+	unsafePolicy                     bool
 	readOnly, allowOther, noChecks   bool
 	background, debug, writeback     bool
 	readyFD                          int
@@ -67,6 +67,8 @@ or the final commit failed; 2 bad usage.`,
 	fl.StringVar(&f.dirtyThreshold, "dirty-threshold", "0", "dirty metadata that wakes the flusher (0: the cache budget, so blocks are written before their commit only when the cache needs room)")
 	fl.StringVar(&f.delalloc, "data-buffer", "32M", "buffer up to this much file data in memory before allocating it (space is reserved at write time; 0: write through)")
 	fl.StringVar(&f.policy, "cow-policy", d.Tree.Policy.String(), policyUsage())
+	fl.BoolVar(&f.unsafePolicy, "unsafe-policy", false, unsafePolicyUsage)
+	fl.StringVar(&f.order, "writeback-order", d.Cache.Order.String(), orderUsage)
 	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), reservationsUsage)
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (FUSE allow_other)")
@@ -106,8 +108,11 @@ func (f mountFlags) options() (fs.Options, error) {
 	if f.noChecks && f.allowOther {
 		return o, usagef("--no-permission-checks with --allow-other would let every user do anything")
 	}
-	if t.Tree.Policy, err = ctree.ParsePolicy(f.policy); err != nil {
-		return o, usageError{err}
+	if t.Tree.Policy, err = parsePolicy("--cow-policy", f.policy, f.unsafePolicy, os.Stderr); err != nil {
+		return o, err
+	}
+	if t.Cache.Order, err = parseOrder(f.order); err != nil {
+		return o, err
 	}
 	if t.Reservations, err = transaction.ParseReservations(f.reservations); err != nil {
 		return o, usageError{err}

@@ -6,14 +6,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"cowfs/ctree"
 	"cowfs/mkfs"
 	"cowfs/transaction"
 )
 
 func newReproCmd() *cobra.Command {
 	cfg := transaction.DefaultSeedConfig()
-	var policy, reservations string
+	var policy, reservations, order string
+	var unsafe bool
 	size := "256M"
 	var force bool
 	cmd := &cobra.Command{
@@ -44,9 +44,12 @@ not run, 2 bad usage.`,
   (docs/transaction.md gives each run's figures)`,
 		Args: imageArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := ctree.ParsePolicy(policy)
+			p, err := parsePolicy("--policy", policy, unsafe, os.Stderr)
 			if err != nil {
-				return usageError{err}
+				return err
+			}
+			if cfg.Order, err = parseOrder(order); err != nil {
+				return err
 			}
 			r, err := transaction.ParseReservations(reservations)
 			if err != nil {
@@ -64,6 +67,8 @@ not run, 2 bad usage.`,
 	f.IntVar(&cfg.Files, "files", cfg.Files, "files created and committed before the pressure")
 	f.IntVar(&cfg.BudgetNodes, "budget-nodes", cfg.BudgetNodes, "cache budget during the create, in nodes")
 	f.StringVar(&policy, "policy", cfg.Policy.String(), policyUsage())
+	f.BoolVar(&unsafe, "unsafe-policy", false, unsafePolicyUsage)
+	f.StringVar(&order, "writeback-order", cfg.Order.String(), orderUsage)
 	f.StringVar(&reservations, "reservations", cfg.Reservations.String(), reservationsUsage)
 	f.IntVar(&cfg.HoldReadsAfter, "hold-reads-after", cfg.HoldReadsAfter, "ctree's progress guarantee (-1: the kernel's unbounded restarts, 0: default 8)")
 	f.StringVar(&size, "size", size, "image size, with an optional K, M, G or T suffix (binary), as mkfs takes it")
