@@ -38,20 +38,26 @@ const (
 func runCorruptions(t *testing.T, base string, cases []corruption) {
 	t.Helper()
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			img := fscktest.Copy(t, base)
-			c.edit(t, img)
-			requireRule(t, check(t, img), c.kind, c.rule)
-			switch c.oracle {
-			case mustFail:
-				requireBtrfsCheck(t, img, false, c.says)
-			case mustSay:
-				requireBtrfsCheck(t, img, true, c.says)
-			default:
-				logBtrfsCheck(t, img)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { applyCorruption(t, base, c) })
 	}
+}
+
+// applyCorruption runs one case of runCorruptions and returns our report.
+func applyCorruption(t *testing.T, base string, c corruption) *fsck.Report {
+	t.Helper()
+	img := fscktest.Copy(t, base)
+	c.edit(t, img)
+	rep := check(t, img)
+	requireRule(t, rep, c.kind, c.rule)
+	switch c.oracle {
+	case mustFail:
+		requireBtrfsCheck(t, img, false, c.says)
+	case mustSay:
+		requireBtrfsCheck(t, img, true, c.says)
+	default:
+		logBtrfsCheck(t, img)
+	}
+	return rep
 }
 
 // TestXrefExtents corrupts the extent tree and its references (#49–#53).
@@ -259,6 +265,14 @@ func TestXrefFreeSpaceBitmaps(t *testing.T) {
 			ref := fscktest.FindItem(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey))
 			fscktest.EditItem(t, img, ref, func(l format.Leaf, s int) { l.ItemData(s)[10] ^= 0x10 })
 		}},
+	})
+	runFreeSpaceCases(t, base, []fsCase{
+		{corruption{"bitmap size", fsck.KindFreeSpace, 58, mustFail, "free space info recorded", func(t *testing.T, img string) {
+			ref := fscktest.FindItem(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey))
+			fscktest.EditItem(t, img, ref, func(l format.Leaf, s int) {
+				setKey(l, s, func(k *format.Key) { k.Offset /= 2 })
+			})
+		}}, "FREE_SPACE_BITMAP of"},
 	})
 }
 

@@ -12,6 +12,9 @@ type freeSpaceFacts struct {
 	infos []fsInfoRec
 	free  []span // the listed ranges; infos[i] owns free[first : first+n]
 	stray []loc  // extents or bitmaps outside the block group of the info before them
+	// malformed are items whose shape is wrong (xref_freespace_items.go);
+	// they list nothing.
+	malformed []fsMalformed
 }
 
 type fsInfoRec struct {
@@ -30,13 +33,14 @@ const fsBitmapFlag = 1
 func (f *freeSpaceFacts) item(img *Image, at loc, data []byte) {
 	k := at.key
 	if k.Type == format.FreeSpaceInfoKey {
-		if fi, err := format.DecodeFreeSpaceInfo(data); err == nil {
-			f.infos = append(f.infos, fsInfoRec{start: k.ObjectID, length: k.Offset, count: fi.ExtentCount,
-				flags: fi.Flags, at: at, first: int32(len(f.free))})
-		}
+		f.addInfo(at, data)
 		return
 	}
 	if k.Type != format.FreeSpaceExtentKey && k.Type != format.FreeSpaceBitmapKey {
+		return
+	}
+	if msg := entryShape(k, len(data), uint64(img.Super.SectorSize)); msg != "" {
+		f.malformed = append(f.malformed, fsMalformed{at, msg})
 		return
 	}
 	n := len(f.infos)
@@ -111,6 +115,9 @@ func (r *run) checkFreeSpace() {
 	for _, at := range f.stray {
 		r.xadd(KindFreeSpace, 58, at, "free space entry outside the block group of the FREE_SPACE_INFO before it")
 	}
+	for _, m := range f.malformed {
+		r.xadd(KindFreeSpace, 58, m.at, "%s", m.msg)
+	}
 }
 
 // orphanInfo reports a FREE_SPACE_INFO whose block group does not exist.
@@ -150,7 +157,9 @@ func (f *allocFacts) blockGroupAt(start uint64) *bgRec {
 // extents.
 func (r *run) freeSpaceOf(b *bgRec, info *fsInfoRec, supers spans) {
 	f := &r.x.free
-	listed := normalize(slices.Clone(f.free[info.first : info.first+info.n]))
+	entries := slices.Clone(f.free[info.first : info.first+info.n])
+	r.freeSpaceOverlap(info, entries)
+	listed := normalize(entries)
 	r.freeSpaceCount(info, listed)
 	want := spans{{b.start, b.end()}}.minus(r.allocatedIn(b)).minus(supers)
 	got := listed.minus(supers)
@@ -178,6 +187,9 @@ func (r *run) freeSpaceCount(info *fsInfoRec, listed spans) {
 	if (bitmap && info.extents > 0) || (!bitmap && info.bitmaps > 0) {
 		r.xadd(KindFreeSpace, 58, info.at, "flags 0x%x, but the group has %d extent and %d bitmap items",
 			info.flags, info.extents, info.bitmaps)
+	}
+	if bad := info.flags &^ fsBitmapFlag; bad != 0 {
+		r.xadd(KindFreeSpace, 58, info.at, "unknown flags 0x%x", bad)
 	}
 }
 
