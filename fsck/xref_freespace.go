@@ -27,9 +27,6 @@ type fsInfoRec struct {
 
 func (i *fsInfoRec) end() uint64 { return addSat(i.start, i.length) }
 
-// fsBitmapFlag marks a FREE_SPACE_INFO whose free space is kept in bitmaps.
-const fsBitmapFlag = 1
-
 func (f *freeSpaceFacts) item(img *Image, at loc, data []byte) {
 	k := at.key
 	if k.Type == format.FreeSpaceInfoKey {
@@ -60,21 +57,10 @@ func (f *freeSpaceFacts) item(img *Image, at loc, data []byte) {
 	info.n += int32(len(f.free) - before)
 }
 
-// appendBitmap appends the runs of set bits of a FREE_SPACE_BITMAP (one
-// bit per sector, least significant bit first) as ranges.
+// appendBitmap appends the runs of set bits of a FREE_SPACE_BITMAP as
+// ranges.
 func appendBitmap(out []span, start, length uint64, bits []byte, ss uint64) []span {
-	n := min(length/ss, uint64(len(bits))*8)
-	runStart, in := uint64(0), false
-	for i := uint64(0); i <= n; i++ {
-		set := i < n && bits[i/8]&(1<<(i%8)) != 0
-		switch {
-		case set && !in:
-			runStart, in = i, true
-		case !set && in:
-			out = append(out, span{start + runStart*ss, start + i*ss})
-			in = false
-		}
-	}
+	format.FreeSpaceBitmapRuns(start, length, bits, ss, func(s, n uint64) { out = append(out, span{s, s + n}) })
 	return out
 }
 
@@ -176,7 +162,7 @@ func (r *run) freeSpaceOf(b *bgRec, info *fsInfoRec, supers spans) {
 // freeSpaceCount checks extent_count and that the items match the bitmap
 // flag.
 func (r *run) freeSpaceCount(info *fsInfoRec, listed spans) {
-	bitmap := info.flags&fsBitmapFlag != 0
+	bitmap := info.flags&format.FreeSpaceUsingBitmaps != 0
 	found := int(info.extents)
 	if bitmap {
 		found = len(listed)
@@ -188,7 +174,7 @@ func (r *run) freeSpaceCount(info *fsInfoRec, listed spans) {
 		r.xadd(KindFreeSpace, 58, info.at, "flags 0x%x, but the group has %d extent and %d bitmap items",
 			info.flags, info.extents, info.bitmaps)
 	}
-	if bad := info.flags &^ fsBitmapFlag; bad != 0 {
+	if bad := info.flags &^ format.FreeSpaceUsingBitmaps; bad != 0 {
 		r.xadd(KindFreeSpace, 58, info.at, "unknown flags 0x%x", bad)
 	}
 }
