@@ -2,8 +2,6 @@ package fsck_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -255,7 +253,7 @@ func TestXrefFreeSpaceTree(t *testing.T) {
 func TestXrefFreeSpaceBitmaps(t *testing.T) {
 	t.Parallel()
 	base := fscktest.Mkfs(t, 512*mib)
-	fscktest.Populate(t, base, fragment(t, 3000))
+	fscktest.Populate(t, base, fscktest.FragmentFill(t, 3000))
 	require.NotEmpty(t, fscktest.Items(t, base, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey)),
 		"the kernel should have switched to bitmaps")
 	requireClean(t, check(t, base))
@@ -274,21 +272,6 @@ func TestXrefFreeSpaceBitmaps(t *testing.T) {
 			})
 		}}, "FREE_SPACE_BITMAP of"},
 	})
-}
-
-// fragment writes n 4 KiB files, commits, and deletes every other one.
-func fragment(t *testing.T, n int) func(dir string) {
-	return func(dir string) {
-		buf := make([]byte, 4096)
-		for i := range n {
-			buf[0], buf[1] = byte(i), byte(i>>8)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), buf, 0o644))
-		}
-		fscktest.Run(t, "sync")
-		for i := 0; i < n; i += 2 {
-			require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprint(i))))
-		}
-	}
 }
 
 // TestXrefFsRoots corrupts inodes and names of the fs tree (#60–#65).

@@ -50,6 +50,8 @@ type FS struct {
 
 	chunkTree, rootTree *ctree.Root
 	trees               treeSet
+	// freeSource is where the open took free space from (FreeSpaceSource).
+	freeSource string
 
 	global, delayedRefs, delayedItems, chunkRsv *alloc.BlockRsv
 

@@ -229,7 +229,7 @@ func (fs *FS) loadAllocator(sb *format.Super) error {
 	if err := fs.loadDevExtents(); err != nil {
 		return err
 	}
-	if err := fs.loadExtents(); err != nil {
+	if err := fs.loadFreeSpace(sb); err != nil {
 		return err
 	}
 	if err := a.VerifyUsed(used); err != nil {
@@ -237,6 +237,17 @@ func (fs *FS) loadAllocator(sb *format.Super) error {
 	}
 	fs.setupReserves()
 	return nil
+}
+
+// loadFreeSpace takes each group's free space from the free-space tree
+// when it is valid, else from the extent items (open_free_space.go).
+func (fs *FS) loadFreeSpace(sb *format.Super) error {
+	if fs.useFreeSpaceTree(sb) {
+		fs.freeSource = FreeSpaceFromTree
+		return fs.loadFreeSpaceTree()
+	}
+	fs.freeSource = FreeSpaceFromExtents
+	return fs.loadExtents()
 }
 
 // scanType calls fn for every item of type typ in tree r.

@@ -1,0 +1,92 @@
+package transaction
+
+import (
+	"encoding/binary"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"cowfs/disk/format"
+	"cowfs/fsck/fscktest"
+)
+
+// openGroups opens img read-only and returns where its free space came
+// from and every group's counters.
+func openGroups(t *testing.T, img string, ignoreTree bool) (string, []any) {
+	t.Helper()
+	o := testOptions()
+	o.ReadOnly, o.IgnoreFreeSpaceTree = true, ignoreTree
+	fs, err := OpenFile(img, o)
+	require.NoError(t, err)
+	defer fs.Close()
+	require.NoError(t, fs.Alloc().Check())
+	var out []any
+	for _, g := range fs.Alloc().Groups() {
+		out = append(out, g)
+	}
+	return fs.FreeSpaceSource(), out
+}
+
+// TestOpenFreeSpaceTree: default mkfs.btrfs images (free-space tree) the
+// kernel filled — one with extents only, one whose data group the kernel
+// keeps in bitmaps — open with their free space read from the tree, and
+// every group's counters equal those derived from the extent tree.
+func TestOpenFreeSpaceTree(t *testing.T) {
+	t.Parallel()
+	for name, fill := range map[string]func(string){
+		"extents": fscktest.KernelFill(t),
+		"bitmaps": fscktest.FragmentFill(t, 3000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := fscktest.Mkfs(t, 512<<20)
+			fscktest.Populate(t, img, fill)
+			fscktest.RequireClean(t, img)
+			bitmaps := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey))
+			require.Equal(t, name == "bitmaps", len(bitmaps) > 0, "bitmap items: %d", len(bitmaps))
+			src, byTree := openGroups(t, img, false)
+			require.Equal(t, FreeSpaceFromTree, src)
+			src, byExtents := openGroups(t, img, true)
+			require.Equal(t, FreeSpaceFromExtents, src)
+			require.Equal(t, byExtents, byTree)
+		})
+	}
+}
+
+// TestOpenFreeSpaceTreeCorrupt: a free-space tree the kernel would refuse
+// (a wrong extent_count, a group without FREE_SPACE_INFO) fails the open
+// with one line naming the group; derived from the extent tree instead,
+// the same image opens.
+func TestOpenFreeSpaceTreeCorrupt(t *testing.T) {
+	t.Parallel()
+	base := fscktest.Mkfs(t, 512<<20)
+	fscktest.Populate(t, base, fscktest.KernelFill(t))
+	lastInfo := func(img string) fscktest.ItemRef {
+		infos := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceInfoKey))
+		return infos[len(infos)-1]
+	}
+	for name, c := range map[string]struct {
+		edit func(img string)
+		says string
+	}{
+		"extent count": {func(img string) {
+			fscktest.EditItem(t, img, lastInfo(img), func(l format.Leaf, s int) {
+				p := l.ItemData(s)
+				binary.LittleEndian.PutUint32(p, binary.LittleEndian.Uint32(p)+1)
+			})
+		}, "extent_count"},
+		"no info": {func(img string) { fscktest.DeleteItem(t, img, lastInfo(img)) }, "outside the block group"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := fscktest.Copy(t, base)
+			c.edit(img)
+			o := testOptions()
+			o.ReadOnly = true
+			_, err := OpenFile(img, o)
+			require.ErrorIs(t, err, format.ErrCorrupt)
+			require.Contains(t, err.Error(), c.says)
+			t.Log(err)
+			src, _ := openGroups(t, img, true)
+			require.Equal(t, FreeSpaceFromExtents, src)
+		})
+	}
+}
