@@ -21,6 +21,12 @@ func (a *Allocator) SetFree(start uint64, free []Range) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v: %w", ErrAccounting, g, err)
 	}
+	if g.listed != nil {
+		g.listed = newFreeSpace()
+		for _, r := range free {
+			_ = g.listed.add(r) // checked by listedFree
+		}
+	}
 	g.free, g.Used = fs, g.Length-g.Super-fs.bytes
 	return nil
 }

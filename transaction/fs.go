@@ -52,6 +52,9 @@ type FS struct {
 	trees               treeSet
 	// freeSource is where the open took free space from (FreeSpaceSource).
 	freeSource string
+	// keepFreeSpaceTree: the image has a valid free-space tree and is open
+	// read-write; every commit updates it (free_space_tree.go).
+	keepFreeSpaceTree bool
 
 	global, delayedRefs, delayedItems, chunkRsv *alloc.BlockRsv
 

@@ -24,8 +24,13 @@ func (fs *FS) FreeSpaceSource() string { return fs.freeSource }
 
 // useFreeSpaceTree: the tree is marked valid and not to be ignored.
 func (fs *FS) useFreeSpaceTree(sb *format.Super) bool {
+	return hasValidFreeSpaceTree(sb) && !fs.opts.IgnoreFreeSpaceTree
+}
+
+// hasValidFreeSpaceTree: compat_ro FREE_SPACE_TREE and _VALID are set.
+func hasValidFreeSpaceTree(sb *format.Super) bool {
 	const valid = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
-	return sb.CompatRoFlags&valid == valid && !fs.opts.IgnoreFreeSpaceTree
+	return sb.CompatRoFlags&valid == valid
 }
 
 // fsGroup gathers one FREE_SPACE_INFO's entries while the tree is read.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/ctree"
 	"cowfs/disk/format"
 	"cowfs/fsck/fscktest"
 )
@@ -87,6 +88,64 @@ func TestOpenFreeSpaceTreeCorrupt(t *testing.T) {
 			t.Log(err)
 			src, _ := openGroups(t, img, true)
 			require.Equal(t, FreeSpaceFromExtents, src)
+		})
+	}
+}
+
+// churnXattrs inserts n xattrs of size bytes on the root directory in
+// batches of 100, committing after each, then deletes every other one
+// and commits: tree blocks are allocated, freed and reused.
+func churnXattrs(t *testing.T, fs *FS, n, size int) {
+	t.Helper()
+	root, err := fs.Tree(format.FSTreeObjectID)
+	require.NoError(t, err)
+	for b := 0; b < n; b += 100 {
+		h, err := fs.Start(100)
+		require.NoError(t, err)
+		for i := b; i < min(n, b+100); i++ {
+			k, d := xattrItem(i, size)
+			require.NoError(t, ctree.InsertItem(h, root, k, d))
+		}
+		require.NoError(t, h.End())
+		require.NoError(t, fs.Commit())
+	}
+	for b := 0; b < n; b += 200 {
+		h, err := fs.Start(100)
+		require.NoError(t, err)
+		for i := b; i < min(n, b+200); i += 2 {
+			k, _ := xattrItem(i, size)
+			require.NoError(t, ctree.DeleteItem(h, root, k))
+		}
+		require.NoError(t, h.End())
+		require.NoError(t, fs.Commit())
+	}
+	require.NoError(t, fs.Alloc().Check())
+}
+
+// TestKeepFreeSpaceTree: default mkfs.btrfs images the kernel filled (one
+// in extents, one whose data group is in bitmaps) open read-write, take
+// thousands of items and deletions over many commits, and stay clean for
+// our fsck and btrfs check (both modes), the free-space tree included;
+// reopened, the tree gives the counters the extent tree gives.
+func TestKeepFreeSpaceTree(t *testing.T) {
+	t.Parallel()
+	for name, fill := range map[string]func(string){
+		"extents": fscktest.KernelFill(t),
+		"bitmaps": fscktest.FragmentFill(t, 3000),
+	} {
+		t.Run(name, func(t *testing.T) {
+			img := fscktest.Mkfs(t, 512<<20)
+			fscktest.Populate(t, img, fill)
+			t.Cleanup(func() { requireCleanImage(t, img) })
+			fs, err := OpenFile(img, testOptions())
+			require.NoError(t, err)
+			require.Equal(t, FreeSpaceFromTree, fs.FreeSpaceSource())
+			churnXattrs(t, fs, 3000, 900)
+			require.NoError(t, fs.Close())
+			fscktest.RequireClean(t, img)
+			_, byTree := openGroups(t, img, false)
+			_, byExtents := openGroups(t, img, true)
+			require.Equal(t, byExtents, byTree)
 		})
 	}
 }

@@ -22,3 +22,22 @@ func FreeSpaceBitmapRuns(start, length uint64, bits []byte, ss uint64, fn func(s
 		}
 	}
 }
+
+// FreeSpaceBitmapBits is the sectors one FREE_SPACE_BITMAP item covers
+// (its payload is 256 bytes) when the group extends that far.
+const FreeSpaceBitmapBits = 256 * 8
+
+// FreeSpaceThresholds are the kernel's conversion points for a group of
+// length bytes: a group kept in extents turns to bitmaps when its free
+// extents exceed high (bitmaps would then take less leaf space: each item
+// costs a 25-byte header), and back to extents below low (high − 100,
+// or 0), the gap keeping it from switching to and fro.
+func FreeSpaceThresholds(length uint64, sectorSize uint32) (high, low uint64) {
+	bitmapRange := uint64(sectorSize) * FreeSpaceBitmapBits
+	bitmaps := (length + bitmapRange - 1) / bitmapRange
+	high = bitmaps * (ItemHeaderSize + FreeSpaceBitmapBits/8) / ItemHeaderSize
+	if high > 100 {
+		low = high - 100
+	}
+	return high, low
+}
