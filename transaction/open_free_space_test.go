@@ -122,11 +122,31 @@ func churnXattrs(t *testing.T, fs *FS, n, size int) {
 	require.NoError(t, fs.Alloc().Check())
 }
 
+// bitmapGroups counts the FREE_SPACE_INFOs in bitmaps, and requires each
+// to list more free extents than the extent form's threshold allows, or
+// no fewer than the low one (the form changes only when crossing one).
+func bitmapGroups(t *testing.T, img string) int {
+	t.Helper()
+	n := 0
+	for _, it := range fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceInfoKey)) {
+		fi, err := format.DecodeFreeSpaceInfo(it.Data)
+		require.NoError(t, err)
+		t.Logf("%v: %d extents, flags %d", it.Key, fi.ExtentCount, fi.Flags)
+		if fi.Flags&format.FreeSpaceUsingBitmaps != 0 {
+			_, low := format.FreeSpaceThresholds(it.Key.Offset, 4096)
+			require.GreaterOrEqual(t, uint64(fi.ExtentCount), low, "%v", it.Key)
+			n++
+		}
+	}
+	return n
+}
+
 // TestKeepFreeSpaceTree: default mkfs.btrfs images the kernel filled (one
 // in extents, one whose data group is in bitmaps) open read-write, take
 // thousands of items and deletions over many commits, and stay clean for
-// our fsck and btrfs check (both modes), the free-space tree included;
-// reopened, the tree gives the counters the extent tree gives.
+// our fsck and btrfs check (both modes), the free-space tree included; the
+// fragmented metadata group turns to bitmaps; reopened, the tree gives the
+// counters the extent tree gives.
 func TestKeepFreeSpaceTree(t *testing.T) {
 	t.Parallel()
 	for name, fill := range map[string]func(string){
@@ -137,11 +157,16 @@ func TestKeepFreeSpaceTree(t *testing.T) {
 			img := fscktest.Mkfs(t, 512<<20)
 			fscktest.Populate(t, img, fill)
 			t.Cleanup(func() { requireCleanImage(t, img) })
+			before := bitmapGroups(t, img)
 			fs, err := OpenFile(img, testOptions())
 			require.NoError(t, err)
 			require.Equal(t, FreeSpaceFromTree, fs.FreeSpaceSource())
 			churnXattrs(t, fs, 3000, 900)
 			require.NoError(t, fs.Close())
+			if name == "extents" {
+				require.Zero(t, before, "the kernel's image in extents only")
+				require.Positive(t, bitmapGroups(t, img), "the churned metadata group should have crossed the bitmap threshold")
+			}
 			fscktest.RequireClean(t, img)
 			_, byTree := openGroups(t, img, false)
 			_, byExtents := openGroups(t, img, true)
