@@ -2,6 +2,8 @@ package transaction
 
 import (
 	"encoding/binary"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -92,27 +94,27 @@ func TestOpenFreeSpaceTreeCorrupt(t *testing.T) {
 	}
 }
 
-// churnXattrs inserts n xattrs of size bytes on the root directory in
-// batches of 100, committing after each, then deletes every other one
-// and commits: tree blocks are allocated, freed and reused.
-func churnXattrs(t *testing.T, fs *FS, n, size int) {
+// churnXattrs inserts xattrs from to to+n of size bytes on the root
+// directory in batches of 100, committing after each, then deletes every
+// other one and commits: tree blocks are allocated, freed and reused.
+func churnXattrs(t *testing.T, fs *FS, from, n, size int) {
 	t.Helper()
 	root, err := fs.Tree(format.FSTreeObjectID)
 	require.NoError(t, err)
-	for b := 0; b < n; b += 100 {
+	for b := from; b < from+n; b += 100 {
 		h, err := fs.Start(100)
 		require.NoError(t, err)
-		for i := b; i < min(n, b+100); i++ {
+		for i := b; i < min(from+n, b+100); i++ {
 			k, d := xattrItem(i, size)
 			require.NoError(t, ctree.InsertItem(h, root, k, d))
 		}
 		require.NoError(t, h.End())
 		require.NoError(t, fs.Commit())
 	}
-	for b := 0; b < n; b += 200 {
+	for b := from; b < from+n; b += 200 {
 		h, err := fs.Start(100)
 		require.NoError(t, err)
-		for i := b; i < min(n, b+200); i += 2 {
+		for i := b; i < min(from+n, b+200); i += 2 {
 			k, _ := xattrItem(i, size)
 			require.NoError(t, ctree.DeleteItem(h, root, k))
 		}
@@ -145,8 +147,10 @@ func bitmapGroups(t *testing.T, img string) int {
 // in extents, one whose data group is in bitmaps) open read-write, take
 // thousands of items and deletions over many commits, and stay clean for
 // our fsck and btrfs check (both modes), the free-space tree included; the
-// fragmented metadata group turns to bitmaps; reopened, the tree gives the
-// counters the extent tree gives.
+// fragmented metadata group turns to bitmaps; two new chunks get their
+// FREE_SPACE_INFO; reopened, the tree gives the counters the extent tree
+// gives; the kernel then writes files, allocating from that tree, and the
+// image stays clean.
 func TestKeepFreeSpaceTree(t *testing.T) {
 	t.Parallel()
 	for name, fill := range map[string]func(string){
@@ -161,8 +165,16 @@ func TestKeepFreeSpaceTree(t *testing.T) {
 			fs, err := OpenFile(img, testOptions())
 			require.NoError(t, err)
 			require.Equal(t, FreeSpaceFromTree, fs.FreeSpaceSource())
-			churnXattrs(t, fs, 3000, 900)
+			churnXattrs(t, fs, 0, 3000, 900)
+			groups := len(fs.Alloc().Groups())
+			for _, typ := range []uint64{format.BlockGroupData, format.BlockGroupMetadata} {
+				_, err := fs.Alloc().NewChunk(typ)
+				require.NoError(t, err)
+			}
+			churnXattrs(t, fs, 3000, 200, 900)
 			require.NoError(t, fs.Close())
+			infos := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceInfoKey))
+			require.Len(t, infos, groups+2+2, "an info per group, the new two and mkfs.btrfs's two leftovers")
 			if name == "extents" {
 				require.Zero(t, before, "the kernel's image in extents only")
 				require.Positive(t, bitmapGroups(t, img), "the churned metadata group should have crossed the bitmap threshold")
@@ -171,6 +183,14 @@ func TestKeepFreeSpaceTree(t *testing.T) {
 			_, byTree := openGroups(t, img, false)
 			_, byExtents := openGroups(t, img, true)
 			require.Equal(t, byExtents, byTree)
+			// The kernel allocates from the tree cowfs wrote: a byte listed
+			// free but in use would be written over, and checks would fail.
+			fscktest.Populate(t, img, func(dir string) {
+				sub := filepath.Join(dir, "after")
+				require.NoError(t, os.Mkdir(sub, 0o755))
+				fscktest.FragmentFill(t, 500)(sub)
+			})
+			fscktest.RequireClean(t, img)
 		})
 	}
 }
