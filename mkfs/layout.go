@@ -3,6 +3,7 @@ package mkfs
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"time"
 
 	"cowfs/disk/format"
@@ -53,7 +54,8 @@ func minMetaChunk(nodesize uint32) uint64 {
 }
 
 // treeOrder lists the trees in the order of their blocks: the chunk tree in
-// the SYSTEM chunk, the rest packed from the start of the METADATA chunk.
+// the SYSTEM chunk, the rest packed from the start of the METADATA chunk;
+// the free-space tree (10), unless left out, comes last.
 var treeOrder = []uint64{
 	format.ChunkTreeObjectID,
 	format.RootTreeObjectID,
@@ -145,8 +147,12 @@ func (p *plan) treeLayout() []Tree {
 	for _, c := range p.chunks {
 		next[c.Type] = c.Logical
 	}
+	order := treeOrder
+	if !p.o.NoFreeSpaceTree {
+		order = append(slices.Clone(order), format.FreeSpaceTreeObjectID)
+	}
 	var trees []Tree
-	for _, id := range treeOrder {
+	for _, id := range order {
 		typ := format.BlockGroupMetadata
 		if id == format.ChunkTreeObjectID {
 			typ = format.BlockGroupSystem

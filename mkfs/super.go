@@ -19,6 +19,9 @@ func (p *plan) superblock() (*format.Super, error) {
 		// The UUID tree is complete: no rescan on mount.
 		UUIDTreeGeneration: generation,
 	}
+	if !p.o.NoFreeSpaceTree {
+		s.CompatRoFlags = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
+	}
 	copy(s.Label[:], p.o.Label)
 	s.SuperRoots[0] = p.backupRoot()
 	var sys []format.SysChunk
