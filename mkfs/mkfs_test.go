@@ -47,7 +47,7 @@ func TestLayoutInvariants(t *testing.T) {
 				t.Parallel()
 				o := DefaultOptions()
 				o.NodeSize, o.Csum, o.Label = ns, cs, "inv"
-				dev, r := makeOn(t, 48<<20, o)
+				dev, r := makeOn(t, 56<<20, o) // above MinSize(64 KiB)
 				im := readImage(t, dev)
 				require.Len(t, im.leaves, len(treeOrder)+1, "the free-space tree comes last")
 				require.Equal(t, format.FreeSpaceTreeObjectID, r.Trees[len(r.Trees)-1].ObjectID)
@@ -306,14 +306,21 @@ func TestLongestLabel(t *testing.T) {
 }
 
 func TestMinSize(t *testing.T) {
-	want := map[uint32]int64{4096: 21 << 20, 8192: 21 << 20, 16384: 21 << 20, 32768: 29 << 20, 65536: 45 << 20}
-	for ns, size := range want {
-		require.Equal(t, size, MinSize(ns), "nodesize %d", ns)
+	noTree := map[uint32]int64{4096: 21 << 20, 8192: 21 << 20, 16384: 21 << 20, 32768: 29 << 20, 65536: 45 << 20}
+	tree := map[uint32]int64{4096: 22 << 20, 8192: 22 << 20, 16384: 23 << 20, 32768: 33 << 20, 65536: 53 << 20}
+	for ns, size := range noTree {
+		require.Equal(t, size, MinSizeNoTree(ns), "nodesize %d", ns)
+		require.Equal(t, tree[ns], MinSize(ns), "nodesize %d", ns)
 		o := DefaultOptions()
-		o.NodeSize = ns
+		o.NodeSize, o.NoFreeSpaceTree = ns, true
 		dev, r := makeOn(t, size, o)
 		require.EqualValues(t, size, r.TotalBytes)
 		require.Equal(t, uint64(size), r.Chunks[2].End(), "chunks fill the minimum exactly")
+		readImage(t, dev)
+		o.NoFreeSpaceTree = false
+		require.ErrorIs(t, o.Validate(size), ErrInvalidOptions, "too small with a free-space tree")
+		dev, r = makeOn(t, tree[ns], o)
+		require.Equal(t, uint64(size), r.Chunks[2].End(), "the same chunks, the rest unallocated")
 		readImage(t, dev)
 	}
 }

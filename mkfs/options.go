@@ -113,7 +113,7 @@ func (o Options) validateSize(devSize int64) error {
 	case size == 0:
 		size = devSize
 	}
-	if minSize := MinSize(o.NodeSize); size < minSize {
+	if minSize := o.minSize(); size < minSize {
 		return invalid("size %s is below the minimum %s for nodesize %d", FormatSize(size), FormatSize(minSize), o.NodeSize)
 	}
 	return nil

@@ -36,7 +36,8 @@ used at --size (grown if smaller; a larger file keeps its length and the
 filesystem covers only its first --size bytes) or, without --size, whole.
 
 Sizes take an optional K, M, G or T suffix (binary: 16K = 16384).
-The smallest filesystem is 21M (29M with --nodesize 32K, 45M with 64K).
+The smallest filesystem is 23M (22M with --nodesize 4K or 8K, 33M with 32K,
+53M with 64K; without a free-space tree 21M, 29M with 32K, 45M with 64K).
 
 Exit status: 0 done; 2 bad flags or parameters (one line on stderr, nothing
 written, no file created); 1 any other failure, including an IMAGE that
