@@ -172,6 +172,11 @@ func TestKeepFreeSpaceTree(t *testing.T) {
 				require.NoError(t, err)
 			}
 			churnXattrs(t, fs, 3000, 200, 900)
+			fst, err := fs.Tree(format.FreeSpaceTreeObjectID)
+			require.NoError(t, err)
+			cows := fst.Stats().COWs
+			t.Logf("free-space tree COWs by level: %v, re-COWs %v", cows, fst.Stats().ReCOWs)
+			require.NotZero(t, cows[0], "the tree's leaves are COWed through shouldCOW and counted per tree")
 			require.NoError(t, fs.Close())
 			infos := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceInfoKey))
 			require.Len(t, infos, groups+2+2, "an info per group, the new two and mkfs.btrfs's two leftovers")
