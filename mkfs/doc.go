@@ -47,7 +47,8 @@
 //
 // bytes_used = Σ block-group used = 9 × nodesize (8 without the tree). The superblock records
 // uuid_tree_generation = 1 (the UUID tree is complete, no rescan) and
-// cache_generation = 2^64−1 (no v1 space cache).
+// cache_generation = 0 with the free-space tree (as mkfs.btrfs), 2^64−1
+// (no v1 space cache) without.
 //
 // Deliberate differences from mkfs.btrfs, all accepted by btrfs check and
 // the kernel: one commit (generation 1, not 6); new root directories have
