@@ -32,6 +32,9 @@ type Config struct {
 	// Chunks is the filesystem's chunk map; new chunks are inserted into it
 	// so that the cache can read and write their blocks at once.
 	Chunks *disk.ChunkMap
+	// FreeSpaceTree keeps, per group, the free space as the free-space
+	// tree must list it (free_space_tree.go).
+	FreeSpaceTree bool
 }
 
 // Allocator hands out tree blocks and data extents from block groups,
@@ -107,6 +110,10 @@ func (a *Allocator) newBlockGroup(start, length, flags uint64) (*BlockGroup, err
 	g := &BlockGroup{Start: start, Length: length, Flags: flags, Chunk: chunk, free: newFreeSpace()}
 	if err := g.free.add(Range{start, length}); err != nil {
 		return nil, err
+	}
+	if a.cfg.FreeSpaceTree {
+		g.listed = newFreeSpace()
+		_ = g.listed.add(Range{start, length}) // empty set
 	}
 	for _, r := range a.superStripes(g) {
 		if err := g.free.remove(r); err != nil {
@@ -191,6 +198,10 @@ func (a *Allocator) MarkUsed(start, length uint64) error {
 		return fmt.Errorf("%w: extent item %v in %v: %w", ErrAccounting, Range{start, length}, g, err)
 	}
 	g.Used += length
+	if err := g.unlist(Range{start, length}); err != nil {
+		return fmt.Errorf("%w: extent item %v in %v: %w", ErrAccounting, Range{start, length}, g, err)
+	}
+	g.listedDirty = false // as read: nothing to write
 	return nil
 }
 

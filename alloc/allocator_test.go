@@ -797,3 +797,32 @@ func concurrentWorker(a *Allocator, id int, rng *rand.Rand, ops int,
 	}
 	return nil
 }
+
+// TestSetFree: a group given its free ranges by a free-space tree has the
+// same counters as one given the complementary extents by MarkUsed, with
+// its superblock stripe out whether listed or not; bad lists change nothing.
+func TestSetFree(t *testing.T) {
+	const ns = 16384
+	meta := testChunk{format.BlockGroupMetadata, 60 * mib, 60 * mib, 8 * mib}
+	byExtents := newTestAlloc(t, 256*mib, ns, meta)
+	require.NoError(t, byExtents.MarkUsed(60*mib, ns))
+	require.NoError(t, byExtents.MarkUsed(61*mib, 2*ns))
+	for _, listed := range [][]Range{
+		{{60*mib + ns, mib - ns}, {61*mib + 2*ns, 7*mib - 2*ns}},                                                        // the stripe listed
+		{{60*mib + ns, mib - ns}, {61*mib + 2*ns, 3*mib - 2*ns}, {mirror + format.StripeLen, 4*mib - format.StripeLen}}, // left out
+	} {
+		byTree := newTestAlloc(t, 256*mib, ns, meta)
+		require.NoError(t, byTree.SetFree(60*mib, listed))
+		require.Equal(t, byExtents.Groups(), byTree.Groups())
+	}
+	bad := newTestAlloc(t, 256*mib, ns, meta)
+	before := bad.Groups()
+	for name, listed := range map[string][]Range{
+		"outside the group": {{68 * mib, ns}},
+		"listed twice":      {{60 * mib, 2 * ns}, {60*mib + ns, ns}},
+	} {
+		require.ErrorIs(t, bad.SetFree(60*mib, listed), ErrAccounting, name)
+	}
+	require.ErrorIs(t, bad.SetFree(61*mib, nil), ErrAccounting, "no group starts there")
+	require.Equal(t, before, bad.Groups())
+}

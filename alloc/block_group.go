@@ -24,6 +24,11 @@ type BlockGroup struct {
 	pending bool
 	// Chunk is the chunk item describing the group.
 	Chunk *format.ChunkItem
+	// listed is what the free-space tree lists for the group: the group
+	// less its extent items (nil unless Config.FreeSpaceTree);
+	// listedDirty: it changed since DirtyFreeSpace last reported it.
+	listed      *freeSpace
+	listedDirty bool
 }
 
 // Type is the group's type bits (DATA, SYSTEM, METADATA).

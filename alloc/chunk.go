@@ -48,6 +48,7 @@ func (a *Allocator) NewChunk(typ uint64) (*BlockGroup, error) {
 	// Pending from its first moment: DirtyGroups must never hand the
 	// commit a group whose BLOCK_GROUP_ITEM does not exist yet.
 	g.pending = true
+	g.listedDirty = g.listed != nil // its FREE_SPACE_INFO is to be inserted
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if err := a.insertGroupLocked(g); err != nil {

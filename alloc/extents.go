@@ -80,7 +80,7 @@ func (a *Allocator) ReservedToUsed(start, length uint64) error {
 		}
 		g.Used += length
 		g.dirty = true
-		return nil
+		return g.unlist(Range{start, length})
 	})
 }
 
@@ -93,7 +93,7 @@ func (a *Allocator) UsedToPinned(start, length uint64) error {
 		}
 		g.dirty = true
 		a.pinLocked(g, Range{start, length})
-		return nil
+		return g.list(Range{start, length})
 	})
 }
 

@@ -76,9 +76,11 @@ type FS struct {
 	ninodes          inodeCount
 }
 
-// Open opens the btrfs image or block device at path. An image with a
-// free-space tree (what mkfs.btrfs makes by default) opens read-only with
-// a warning: cowfs does not keep that tree exact. A read-write open
+// Open opens the btrfs image or block device at path. An image whose
+// free-space tree is not marked valid (compat_ro FREE_SPACE_TREE without
+// FREE_SPACE_TREE_VALID: the kernel rebuilds it at its next mount) opens
+// read-only with a warning; a valid one (what mkfs.btrfs makes by default)
+// is kept by every commit. A read-write open
 // deletes the inodes left by an interrupted unlink (orphans), as the
 // kernel does at mount.
 func Open(path string, opts Options) (*FS, error) {
@@ -91,12 +93,12 @@ func Open(path string, opts Options) (*FS, error) {
 	}
 	to := opts.Transaction
 	if !to.ReadOnly {
-		fst, err := hasFreeSpaceTree(path)
+		stale, err := staleFreeSpaceTree(path)
 		if err != nil {
 			return nil, err
 		}
-		if fst {
-			fmt.Fprintf(log, "cowfs: %s has a free-space tree, which cowfs does not keep: opened read-only (make images with mkfs.btrfs -R ^free-space-tree)\n", path)
+		if stale {
+			fmt.Fprintf(log, "cowfs: %s has a free-space tree not marked valid, which the kernel rebuilds at its next mount: opened read-only\n", path)
 			to.ReadOnly = true
 		}
 	}
@@ -112,9 +114,9 @@ func Open(path string, opts Options) (*FS, error) {
 	return fs, nil
 }
 
-// hasFreeSpaceTree reads the superblock of path and reports whether it
-// has compat_ro FREE_SPACE_TREE.
-func hasFreeSpaceTree(path string) (bool, error) {
+// staleFreeSpaceTree reads the superblock of path and reports whether it
+// has compat_ro FREE_SPACE_TREE without FREE_SPACE_TREE_VALID.
+func staleFreeSpaceTree(path string) (bool, error) {
 	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true})
 	if err != nil {
 		return false, err
@@ -124,7 +126,8 @@ func hasFreeSpaceTree(path string) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", path, err)
 	}
-	return sb.CompatRoFlags&format.CompatRoFreeSpaceTree != 0, nil
+	const both = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
+	return sb.CompatRoFlags&both == format.CompatRoFreeSpaceTree, nil
 }
 
 func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
@@ -193,7 +196,7 @@ func (fs *FS) highestObjectID() (uint64, error) {
 func (fs *FS) Root() uint64 { return RootIno }
 
 // ReadOnly reports whether changes are refused: a read-only open (asked,
-// or forced by a free-space tree) or a transaction abort.
+// or forced by a stale free-space tree) or a transaction abort.
 func (fs *FS) ReadOnly() bool { return fs.readOnly || fs.t.ReadOnly() }
 
 // Aborted is the error that aborted a transaction (the filesystem is

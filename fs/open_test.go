@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"cowfs/disk/format"
+	"cowfs/fsck/fscktest"
 	"cowfs/transaction"
 )
 
@@ -98,27 +100,32 @@ func mkfsBtrfs(t *testing.T, args ...string) string {
 	return path
 }
 
-// TestOpenMkfsImages: an image from mkfs.btrfs -R ^free-space-tree opens
-// read-write; a default one (free-space tree) read-only with a warning.
+// TestOpenMkfsImages: images from mkfs.btrfs -R ^free-space-tree and with
+// its defaults (a free-space tree) open read-write and stay clean; one
+// whose free-space tree is not marked valid opens read-only with a
+// warning.
 func TestOpenMkfsImages(t *testing.T) {
-	path := mkfsBtrfs(t, "-m", "single", "-d", "single", "-R", "^free-space-tree")
-	fs, err := Open(path, testOptions())
-	require.NoError(t, err)
-	require.False(t, fs.ReadOnly())
-	d, err := fs.Mkdir(RootIno, "dir", 0o755, Creator{})
-	require.NoError(t, err)
-	f, err := fs.Create(d.Ino, "f", 0o644, Creator{})
-	require.NoError(t, err)
-	_, err = fs.Write(f.Ino, bytes.Repeat([]byte("x"), 10000), 0)
-	require.NoError(t, err)
-	require.NoError(t, fs.Close())
-	requireClean(t, path)
+	for _, args := range [][]string{{"-m", "single", "-d", "single", "-R", "^free-space-tree"}, nil} {
+		path := mkfsBtrfs(t, args...)
+		fs, err := Open(path, testOptions())
+		require.NoError(t, err)
+		require.False(t, fs.ReadOnly())
+		d, err := fs.Mkdir(RootIno, "dir", 0o755, Creator{})
+		require.NoError(t, err)
+		f, err := fs.Create(d.Ino, "f", 0o644, Creator{})
+		require.NoError(t, err)
+		_, err = fs.Write(f.Ino, bytes.Repeat([]byte("x"), 10000), 0)
+		require.NoError(t, err)
+		require.NoError(t, fs.Close())
+		requireClean(t, path)
+	}
 
-	path = mkfsBtrfs(t)
+	path := mkfsBtrfs(t)
+	fscktest.PatchSuper(t, path, func(s *format.Super) { s.CompatRoFlags &^= format.CompatRoFreeSpaceTreeValid })
 	var log bytes.Buffer
 	o := testOptions()
 	o.Log = &log
-	fs, err = Open(path, o)
+	fs, err := Open(path, o)
 	require.NoError(t, err)
 	require.True(t, fs.ReadOnly())
 	require.Equal(t, 1, strings.Count(log.String(), "\n"), "one line: %q", log.String())

@@ -2,8 +2,6 @@ package fsck_test
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -38,20 +36,26 @@ const (
 func runCorruptions(t *testing.T, base string, cases []corruption) {
 	t.Helper()
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			img := fscktest.Copy(t, base)
-			c.edit(t, img)
-			requireRule(t, check(t, img), c.kind, c.rule)
-			switch c.oracle {
-			case mustFail:
-				requireBtrfsCheck(t, img, false, c.says)
-			case mustSay:
-				requireBtrfsCheck(t, img, true, c.says)
-			default:
-				logBtrfsCheck(t, img)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { applyCorruption(t, base, c) })
 	}
+}
+
+// applyCorruption runs one case of runCorruptions and returns our report.
+func applyCorruption(t *testing.T, base string, c corruption) *fsck.Report {
+	t.Helper()
+	img := fscktest.Copy(t, base)
+	c.edit(t, img)
+	rep := check(t, img)
+	requireRule(t, rep, c.kind, c.rule)
+	switch c.oracle {
+	case mustFail:
+		requireBtrfsCheck(t, img, false, c.says)
+	case mustSay:
+		requireBtrfsCheck(t, img, true, c.says)
+	default:
+		logBtrfsCheck(t, img)
+	}
+	return rep
 }
 
 // TestXrefExtents corrupts the extent tree and its references (#49–#53).
@@ -249,7 +253,7 @@ func TestXrefFreeSpaceTree(t *testing.T) {
 func TestXrefFreeSpaceBitmaps(t *testing.T) {
 	t.Parallel()
 	base := fscktest.Mkfs(t, 512*mib)
-	fscktest.Populate(t, base, fragment(t, 3000))
+	fscktest.Populate(t, base, fscktest.FragmentFill(t, 3000))
 	require.NotEmpty(t, fscktest.Items(t, base, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey)),
 		"the kernel should have switched to bitmaps")
 	requireClean(t, check(t, base))
@@ -260,21 +264,14 @@ func TestXrefFreeSpaceBitmaps(t *testing.T) {
 			fscktest.EditItem(t, img, ref, func(l format.Leaf, s int) { l.ItemData(s)[10] ^= 0x10 })
 		}},
 	})
-}
-
-// fragment writes n 4 KiB files, commits, and deletes every other one.
-func fragment(t *testing.T, n int) func(dir string) {
-	return func(dir string) {
-		buf := make([]byte, 4096)
-		for i := range n {
-			buf[0], buf[1] = byte(i), byte(i>>8)
-			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), buf, 0o644))
-		}
-		fscktest.Sync(t, dir)
-		for i := 0; i < n; i += 2 {
-			require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprint(i))))
-		}
-	}
+	runFreeSpaceCases(t, base, []fsCase{
+		{corruption{"bitmap size", fsck.KindFreeSpace, 58, mustFail, "free space info recorded", func(t *testing.T, img string) {
+			ref := fscktest.FindItem(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey))
+			fscktest.EditItem(t, img, ref, func(l format.Leaf, s int) {
+				setKey(l, s, func(k *format.Key) { k.Offset /= 2 })
+			})
+		}}, "FREE_SPACE_BITMAP of"},
+	})
 }
 
 // TestXrefFsRoots corrupts inodes and names of the fs tree (#60–#65).

@@ -12,6 +12,9 @@ type freeSpaceFacts struct {
 	infos []fsInfoRec
 	free  []span // the listed ranges; infos[i] owns free[first : first+n]
 	stray []loc  // extents or bitmaps outside the block group of the info before them
+	// malformed are items whose shape is wrong (xref_freespace_items.go);
+	// they list nothing.
+	malformed []fsMalformed
 }
 
 type fsInfoRec struct {
@@ -24,19 +27,17 @@ type fsInfoRec struct {
 
 func (i *fsInfoRec) end() uint64 { return addSat(i.start, i.length) }
 
-// fsBitmapFlag marks a FREE_SPACE_INFO whose free space is kept in bitmaps.
-const fsBitmapFlag = 1
-
 func (f *freeSpaceFacts) item(img *Image, at loc, data []byte) {
 	k := at.key
 	if k.Type == format.FreeSpaceInfoKey {
-		if fi, err := format.DecodeFreeSpaceInfo(data); err == nil {
-			f.infos = append(f.infos, fsInfoRec{start: k.ObjectID, length: k.Offset, count: fi.ExtentCount,
-				flags: fi.Flags, at: at, first: int32(len(f.free))})
-		}
+		f.addInfo(at, data)
 		return
 	}
 	if k.Type != format.FreeSpaceExtentKey && k.Type != format.FreeSpaceBitmapKey {
+		return
+	}
+	if msg := entryShape(k, len(data), uint64(img.Super.SectorSize)); msg != "" {
+		f.malformed = append(f.malformed, fsMalformed{at, msg})
 		return
 	}
 	n := len(f.infos)
@@ -56,21 +57,10 @@ func (f *freeSpaceFacts) item(img *Image, at loc, data []byte) {
 	info.n += int32(len(f.free) - before)
 }
 
-// appendBitmap appends the runs of set bits of a FREE_SPACE_BITMAP (one
-// bit per sector, least significant bit first) as ranges.
+// appendBitmap appends the runs of set bits of a FREE_SPACE_BITMAP as
+// ranges.
 func appendBitmap(out []span, start, length uint64, bits []byte, ss uint64) []span {
-	n := min(length/ss, uint64(len(bits))*8)
-	runStart, in := uint64(0), false
-	for i := uint64(0); i <= n; i++ {
-		set := i < n && bits[i/8]&(1<<(i%8)) != 0
-		switch {
-		case set && !in:
-			runStart, in = i, true
-		case !set && in:
-			out = append(out, span{start + runStart*ss, start + i*ss})
-			in = false
-		}
-	}
+	format.FreeSpaceBitmapRuns(start, length, bits, ss, func(s, n uint64) { out = append(out, span{s, s + n}) })
 	return out
 }
 
@@ -111,6 +101,9 @@ func (r *run) checkFreeSpace() {
 	for _, at := range f.stray {
 		r.xadd(KindFreeSpace, 58, at, "free space entry outside the block group of the FREE_SPACE_INFO before it")
 	}
+	for _, m := range f.malformed {
+		r.xadd(KindFreeSpace, 58, m.at, "%s", m.msg)
+	}
 }
 
 // orphanInfo reports a FREE_SPACE_INFO whose block group does not exist.
@@ -150,7 +143,9 @@ func (f *allocFacts) blockGroupAt(start uint64) *bgRec {
 // extents.
 func (r *run) freeSpaceOf(b *bgRec, info *fsInfoRec, supers spans) {
 	f := &r.x.free
-	listed := normalize(slices.Clone(f.free[info.first : info.first+info.n]))
+	entries := slices.Clone(f.free[info.first : info.first+info.n])
+	r.freeSpaceOverlap(info, entries)
+	listed := normalize(entries)
 	r.freeSpaceCount(info, listed)
 	want := spans{{b.start, b.end()}}.minus(r.allocatedIn(b)).minus(supers)
 	got := listed.minus(supers)
@@ -167,7 +162,7 @@ func (r *run) freeSpaceOf(b *bgRec, info *fsInfoRec, supers spans) {
 // freeSpaceCount checks extent_count and that the items match the bitmap
 // flag.
 func (r *run) freeSpaceCount(info *fsInfoRec, listed spans) {
-	bitmap := info.flags&fsBitmapFlag != 0
+	bitmap := info.flags&format.FreeSpaceUsingBitmaps != 0
 	found := int(info.extents)
 	if bitmap {
 		found = len(listed)
@@ -178,6 +173,9 @@ func (r *run) freeSpaceCount(info *fsInfoRec, listed spans) {
 	if (bitmap && info.extents > 0) || (!bitmap && info.bitmaps > 0) {
 		r.xadd(KindFreeSpace, 58, info.at, "flags 0x%x, but the group has %d extent and %d bitmap items",
 			info.flags, info.extents, info.bitmaps)
+	}
+	if bad := info.flags &^ format.FreeSpaceUsingBitmaps; bad != 0 {
+		r.xadd(KindFreeSpace, 58, info.at, "unknown flags 0x%x", bad)
 	}
 }
 

@@ -3,11 +3,13 @@
 //
 // # What is written
 //
-// One device, SINGLE profiles, no free-space tree, incompat
-// MIXED_BACKREF | EXTENDED_IREF | SKINNY_METADATA | NO_HOLES — the image
-// `mkfs.btrfs -m single -d single -R ^free-space-tree` makes, committed once:
-// every header, item and root carries generation 1, and only backup-root
-// slot 0 is filled.
+// One device, SINGLE profiles, a free-space tree (compat_ro
+// FREE_SPACE_TREE | FREE_SPACE_TREE_VALID; Options.NoFreeSpaceTree leaves
+// it out), incompat MIXED_BACKREF | EXTENDED_IREF | SKINNY_METADATA |
+// NO_HOLES — the image `mkfs.btrfs -m single -d single` makes (with
+// `-R ^free-space-tree` when the tree is left out), committed once: every
+// header, item and root carries generation 1, and only backup-root slot 0
+// is filled.
 //
 // Chunks are identity-mapped (logical == physical) on device 1:
 //
@@ -38,10 +40,15 @@
 //	csum (7)         empty
 //	UUID (9)         the fs tree's uuid -> 5
 //	data-reloc (-9)  like the fs tree
+//	free space (10)  per chunk a FREE_SPACE_INFO (extent_count 1, no
+//	                 flags) and one FREE_SPACE_EXTENT from the end of its
+//	                 tree blocks to its end (superblock stripes included,
+//	                 as the kernel lists a new block group); unless left out
 //
-// bytes_used = Σ block-group used = 8 × nodesize. The superblock records
+// bytes_used = Σ block-group used = 9 × nodesize (8 without the tree). The superblock records
 // uuid_tree_generation = 1 (the UUID tree is complete, no rescan) and
-// cache_generation = 2^64−1 (no v1 space cache).
+// cache_generation = 0 with the free-space tree (as mkfs.btrfs), 2^64−1
+// (no v1 space cache) without.
 //
 // Deliberate differences from mkfs.btrfs, all accepted by btrfs check and
 // the kernel: one commit (generation 1, not 6); new root directories have
@@ -51,8 +58,14 @@
 //
 // # Minimum size
 //
-// MinSize is 5 MiB + the smallest METADATA chunk + 8 MiB: 21 MiB for node
-// sizes up to 16 KiB, 29 MiB for 32 KiB, 45 MiB for 64 KiB. It was found by
+// MinSizeNoTree is 5 MiB + the smallest METADATA chunk + 8 MiB: 21 MiB for
+// node sizes up to 16 KiB, 29 MiB for 32 KiB, 45 MiB for 64 KiB. With a
+// free-space tree the kernel's first mkdir at that size fails with ENOSPC
+// for 16, 32 and 64 KiB nodes: the same experiment (cowfs mkfs --csum
+// crc32c at each size, kernel 6.18 mount, mkdir, a 200 KiB file and 50
+// small ones, btrfs check) first passed at 23, 32 and 51 MiB; MinSize adds
+// 128 nodes of unallocated space (22, 22, 23, 33, 53 MiB for 4–64 KiB).
+// MinSizeNoTree was found by
 // experiment on kernel 6.18 and btrfs-progs 6.2: make the image, btrfs check
 // it, mount it rw, create nested directories, an inline file, a 200 KiB
 // file, a 6000-byte file and 50 small files, unmount, check again, remount

@@ -3,6 +3,7 @@ package mkfs
 import (
 	"crypto/rand"
 	"fmt"
+	"slices"
 	"time"
 
 	"cowfs/disk/format"
@@ -32,14 +33,36 @@ const (
 	chunkAlign     = mib
 )
 
-// MinSize is the smallest filesystem Make accepts for a node size: the
+// MinSize is the smallest filesystem Make accepts for a node size with a
+// free-space tree (the default): MinSizeNoTree and 128 nodes of
+// unallocated space, rounded up to a MiB — 22 MiB for node sizes up to
+// 8 KiB, 23 MiB for 16 KiB, 33 MiB for 32 KiB, 53 MiB for 64 KiB. With the
+// tree the kernel reserves more metadata per change (it updates that tree
+// too) and needs unallocated space to overcommit against: at
+// MinSizeNoTree its first mkdir fails with ENOSPC for 16 KiB nodes and
+// more; it needed 2, 3 and 6 MiB for 16, 32 and 64 KiB nodes (experiment
+// in doc.go), and 128 nodes give each a margin.
+func MinSize(nodesize uint32) int64 {
+	slack := (128*int64(nodesize) + chunkAlign - 1) / chunkAlign * chunkAlign
+	return MinSizeNoTree(nodesize) + slack
+}
+
+// MinSizeNoTree is the smallest filesystem without a free-space tree: the
 // reserved first MiB, the 4 MiB SYSTEM chunk and the smallest METADATA and
 // DATA chunks, with nothing left unallocated. That is 21 MiB for node sizes
 // up to 16 KiB, 29 MiB for 32 KiB and 45 MiB for 64 KiB. At these sizes
 // btrfs check accepts the image and the kernel mounts it, writes files and
 // directories into it and leaves it clean (see doc.go).
-func MinSize(nodesize uint32) int64 {
+func MinSizeNoTree(nodesize uint32) int64 {
 	return int64(metaChunkStart + minMetaChunk(nodesize) + minDataLen)
+}
+
+// minSize is MinSize or MinSizeNoTree, as o asks for a tree or not.
+func (o Options) minSize() int64 {
+	if o.NoFreeSpaceTree {
+		return MinSizeNoTree(o.NodeSize)
+	}
+	return MinSize(o.NodeSize)
 }
 
 // minMetaChunk is the smallest METADATA chunk for a node size: 8 MiB, or
@@ -53,7 +76,8 @@ func minMetaChunk(nodesize uint32) uint64 {
 }
 
 // treeOrder lists the trees in the order of their blocks: the chunk tree in
-// the SYSTEM chunk, the rest packed from the start of the METADATA chunk.
+// the SYSTEM chunk, the rest packed from the start of the METADATA chunk;
+// the free-space tree (10), unless left out, comes last.
 var treeOrder = []uint64{
 	format.ChunkTreeObjectID,
 	format.RootTreeObjectID,
@@ -145,8 +169,12 @@ func (p *plan) treeLayout() []Tree {
 	for _, c := range p.chunks {
 		next[c.Type] = c.Logical
 	}
+	order := treeOrder
+	if !p.o.NoFreeSpaceTree {
+		order = append(slices.Clone(order), format.FreeSpaceTreeObjectID)
+	}
 	var trees []Tree
-	for _, id := range treeOrder {
+	for _, id := range order {
 		typ := format.BlockGroupMetadata
 		if id == format.ChunkTreeObjectID {
 			typ = format.BlockGroupSystem

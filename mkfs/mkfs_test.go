@@ -3,6 +3,7 @@ package mkfs
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -46,9 +47,10 @@ func TestLayoutInvariants(t *testing.T) {
 				t.Parallel()
 				o := DefaultOptions()
 				o.NodeSize, o.Csum, o.Label = ns, cs, "inv"
-				dev, r := makeOn(t, 48<<20, o)
+				dev, r := makeOn(t, 56<<20, o) // above MinSize(64 KiB)
 				im := readImage(t, dev)
-				require.Len(t, im.leaves, len(treeOrder))
+				require.Len(t, im.leaves, len(treeOrder)+1, "the free-space tree comes last")
+				require.Equal(t, format.FreeSpaceTreeObjectID, r.Trees[len(r.Trees)-1].ObjectID)
 				checkSuper(t, im, r)
 				checkExtentTree(t, im)
 				checkChunksDevExtents(t, im)
@@ -67,10 +69,20 @@ func checkSuper(t *testing.T, im *image, r *Result) {
 	require.EqualValues(t, generation, s.Generation)
 	require.EqualValues(t, generation, s.ChunkRootGeneration)
 	require.EqualValues(t, generation, s.UUIDTreeGeneration)
-	require.Equal(t, ^uint64(0), s.CacheGeneration)
+
 	require.Equal(t, format.IncompatDefault, s.IncompatFlags)
 	require.Equal(t, s.NodeSize, s.LeafSize)
-	require.EqualValues(t, len(treeOrder)*int(s.NodeSize), s.BytesUsed)
+	require.EqualValues(t, len(r.Trees)*int(s.NodeSize), s.BytesUsed)
+	wantRo := uint64(format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid)
+	if len(r.Trees) == len(treeOrder) {
+		wantRo = 0
+	}
+	require.Equal(t, wantRo, s.CompatRoFlags)
+	if wantRo == 0 {
+		require.Equal(t, ^uint64(0), s.CacheGeneration, "no v1 space cache")
+	} else {
+		require.Zero(t, s.CacheGeneration, "as mkfs.btrfs with a free-space tree")
+	}
 	require.GreaterOrEqual(t, s.BytesUsed, 6*uint64(s.NodeSize), "kernel minimum")
 	require.Equal(t, r.Label, s.LabelString())
 	require.EqualValues(t, format.RootTreeDirObjectID, s.RootDirObjectID)
@@ -164,14 +176,18 @@ func checkChunksDevExtents(t *testing.T, im *image) {
 	}
 }
 
-// checkRootTree: ROOT_ITEMs for exactly 2, 4, 5, 7, 9, -9 and the default
-// directory entry.
+// checkRootTree: ROOT_ITEMs for exactly 2, 4, 5, 7, 9, 10 (unless left
+// out), -9 and the default directory entry.
 func checkRootTree(t *testing.T, im *image, r *Result) {
 	var ids []uint64
 	for _, it := range im.itemsOfType(format.RootTreeObjectID, format.RootItemKey) {
 		ids = append(ids, it.key.ObjectID)
 	}
-	require.Equal(t, []uint64{2, 4, 5, 7, 9, format.DataRelocTreeObjectID}, ids)
+	want := []uint64{2, 4, 5, 7, 9, format.FreeSpaceTreeObjectID, format.DataRelocTreeObjectID}
+	if len(r.Trees) == len(treeOrder) {
+		want = slices.Delete(want, 5, 6)
+	}
+	require.Equal(t, want, ids)
 	dirs := im.itemsOfType(format.RootTreeObjectID, format.DirItemKey)
 	require.Len(t, dirs, 1)
 	require.Equal(t, format.NameHash([]byte("default")), dirs[0].key.Offset)
@@ -279,7 +295,7 @@ func TestDefaultOptionsValid(t *testing.T) {
 	o := DefaultOptions()
 	require.NoError(t, o.Validate(MinSize(o.NodeSize)))
 	require.ErrorIs(t, o.Validate(MinSize(o.NodeSize)-1), ErrInvalidOptions)
-	require.Equal(t, `size=device nodesize=16384 sectorsize=4096 csum=xxhash64 label="" force=false`, o.String())
+	require.Equal(t, `size=device nodesize=16384 sectorsize=4096 csum=xxhash64 label="" force=false free-space-tree=true`, o.String())
 	o.Size = 256 << 20
 	require.Contains(t, o.String(), "size=256MiB")
 }
@@ -295,14 +311,21 @@ func TestLongestLabel(t *testing.T) {
 }
 
 func TestMinSize(t *testing.T) {
-	want := map[uint32]int64{4096: 21 << 20, 8192: 21 << 20, 16384: 21 << 20, 32768: 29 << 20, 65536: 45 << 20}
-	for ns, size := range want {
-		require.Equal(t, size, MinSize(ns), "nodesize %d", ns)
+	noTree := map[uint32]int64{4096: 21 << 20, 8192: 21 << 20, 16384: 21 << 20, 32768: 29 << 20, 65536: 45 << 20}
+	tree := map[uint32]int64{4096: 22 << 20, 8192: 22 << 20, 16384: 23 << 20, 32768: 33 << 20, 65536: 53 << 20}
+	for ns, size := range noTree {
+		require.Equal(t, size, MinSizeNoTree(ns), "nodesize %d", ns)
+		require.Equal(t, tree[ns], MinSize(ns), "nodesize %d", ns)
 		o := DefaultOptions()
-		o.NodeSize = ns
+		o.NodeSize, o.NoFreeSpaceTree = ns, true
 		dev, r := makeOn(t, size, o)
 		require.EqualValues(t, size, r.TotalBytes)
 		require.Equal(t, uint64(size), r.Chunks[2].End(), "chunks fill the minimum exactly")
+		readImage(t, dev)
+		o.NoFreeSpaceTree = false
+		require.ErrorIs(t, o.Validate(size), ErrInvalidOptions, "too small with a free-space tree")
+		dev, r = makeOn(t, tree[ns], o)
+		require.Equal(t, uint64(size), r.Chunks[2].End(), "the same chunks, the rest unallocated")
 		readImage(t, dev)
 	}
 }
@@ -435,5 +458,18 @@ func TestWriteOrder(t *testing.T) {
 	dev := &recDevice{MemDevice: disk.NewMemDevice(80 << 20)}
 	_, err := Make(dev, DefaultOptions())
 	require.NoError(t, err)
-	require.Equal(t, "ZZF"+"MMMMMMMMF"+"SFSF", string(dev.ops))
+	require.Equal(t, "ZZF"+"MMMMMMMMMF"+"SFSF", string(dev.ops), "nine leaves: the free-space tree's included")
+}
+
+// TestNoFreeSpaceTree: NoFreeSpaceTree gives the eight trees and compat_ro
+// 0 of mkfs.btrfs -R ^free-space-tree; fsck at cleanup checks both forms.
+func TestNoFreeSpaceTree(t *testing.T) {
+	o := DefaultOptions()
+	o.NoFreeSpaceTree = true
+	dev, r := makeOn(t, 48<<20, o)
+	im := readImage(t, dev)
+	require.Len(t, im.leaves, len(treeOrder))
+	checkSuper(t, im, r)
+	checkRootTree(t, im, r)
+	require.Contains(t, o.String(), "free-space-tree=false")
 }

@@ -36,6 +36,10 @@ type Options struct {
 	// Now stamps the root directories and the fs tree's ROOT_ITEM; zero
 	// means time.Now.
 	Now time.Time
+	// NoFreeSpaceTree leaves the free-space tree (10) out, as
+	// `mkfs.btrfs -R ^free-space-tree`; by default it is made, as
+	// mkfs.btrfs does since btrfs-progs 5.15.
+	NoFreeSpaceTree bool
 }
 
 // Limits of the options.
@@ -56,8 +60,8 @@ func (o Options) String() string {
 	if o.Size != 0 {
 		size = FormatSize(o.Size)
 	}
-	return fmt.Sprintf("size=%s nodesize=%d sectorsize=%d csum=%s label=%q force=%t",
-		size, o.NodeSize, o.SectorSize, o.Csum, o.Label, o.Force)
+	return fmt.Sprintf("size=%s nodesize=%d sectorsize=%d csum=%s label=%q force=%t free-space-tree=%t",
+		size, o.NodeSize, o.SectorSize, o.Csum, o.Label, o.Force, !o.NoFreeSpaceTree)
 }
 
 func invalid(format string, args ...any) error {
@@ -109,7 +113,7 @@ func (o Options) validateSize(devSize int64) error {
 	case size == 0:
 		size = devSize
 	}
-	if minSize := MinSize(o.NodeSize); size < minSize {
+	if minSize := o.minSize(); size < minSize {
 		return invalid("size %s is below the minimum %s for nodesize %d", FormatSize(size), FormatSize(minSize), o.NodeSize)
 	}
 	return nil

@@ -19,6 +19,12 @@ func (p *plan) superblock() (*format.Super, error) {
 		// The UUID tree is complete: no rescan on mount.
 		UUIDTreeGeneration: generation,
 	}
+	if !p.o.NoFreeSpaceTree {
+		s.CompatRoFlags = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
+		// As mkfs.btrfs with the tree: 0, so that the kernel has no v1
+		// cache to clear at its first read-write mount.
+		s.CacheGeneration = 0
+	}
 	copy(s.Label[:], p.o.Label)
 	s.SuperRoots[0] = p.backupRoot()
 	var sys []format.SysChunk

@@ -94,6 +94,8 @@ func (p *plan) treeItems(id uint64) []item {
 		return p.rootTreeItems()
 	case format.ExtentTreeObjectID:
 		return p.extentTreeItems()
+	case format.FreeSpaceTreeObjectID:
+		return p.freeSpaceTreeItems()
 	case format.DevTreeObjectID:
 		return p.devTreeItems()
 	case format.FSTreeObjectID, format.DataRelocTreeObjectID:

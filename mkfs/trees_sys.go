@@ -2,7 +2,8 @@ package mkfs
 
 import "cowfs/disk/format"
 
-// This file builds the allocation trees: chunk (3), dev (4), extent (2).
+// This file builds the allocation trees: chunk (3), dev (4), extent (2),
+// free space (10).
 
 const devID = 1
 
@@ -72,6 +73,24 @@ func (p *plan) extentTreeItems() []item {
 			Inline: []format.InlineRef{{Type: format.TreeBlockRefKey, Offset: t.ObjectID}},
 		}
 		items = append(items, newItem(t.Bytenr, format.MetadataItemKey, 0, ei))
+	}
+	return items
+}
+
+// freeSpaceTreeItems: per chunk a FREE_SPACE_INFO and, unless the chunk is
+// full, one FREE_SPACE_EXTENT for what follows its tree blocks (packed
+// from its start), superblock stripes included as the kernel lists a new
+// block group.
+func (p *plan) freeSpaceTreeItems() []item {
+	var items []item
+	for _, c := range p.chunks {
+		free := c.Length - c.Used
+		info := &format.FreeSpaceInfo{}
+		if free > 0 {
+			info.ExtentCount = 1
+			items = append(items, item{format.Key{ObjectID: c.Logical + c.Used, Type: format.FreeSpaceExtentKey, Offset: free}, nil})
+		}
+		items = append(items, newItem(c.Logical, format.FreeSpaceInfoKey, c.Length, info))
 	}
 	return items
 }

@@ -428,7 +428,7 @@ func (d *daemonDir) Sync(tb testing.TB) {
 func (d *daemonDir) Remount(tb testing.TB) {
 	tb.Helper()
 	d.d.umount()
-	dropCaches(tb)
+	dropCaches(tb, d.img)
 	d.d = startDaemon(tb, d.bin, d.img, d.d.mnt, d.flags...)
 }
 

@@ -491,8 +491,8 @@ func TestBadInputEveryCommand(t *testing.T) {
 			"mkfs":       {2, "%s: invalid mkfs option: size 0B is below the minimum", false},
 		}},
 		{"device below the minimum", file("small", make([]byte, 10<<20)), map[string]badInputWant{
-			"mkfs":            {2, "%s: invalid mkfs option: size 10MiB is below the minimum 21MiB", false},
-			"mkfs --size 20M": {2, "invalid mkfs option: size 20MiB is below the minimum 21MiB", false},
+			"mkfs":            {2, "%s: invalid mkfs option: size 10MiB is below the minimum 23MiB", false},
+			"mkfs --size 20M": {2, "invalid mkfs option: size 20MiB is below the minimum 23MiB", false},
 		}},
 		{"truncated image", truncated(40 << 20), map[string]badInputWant{
 			"fsck":       {1, "%s: image truncated: 41943040 bytes, the superblock's dev_item.total_bytes is 134217728", false},

@@ -76,20 +76,24 @@ type txnConfig struct {
 	// were added.
 	minLevel  int
 	newChunks bool
+	// noTree makes the image without a free-space tree (the other
+	// configs keep one through every commit).
+	noTree bool
 }
 
 // txnConfigs: 16 KiB nodes on 256 MiB at a level load (policy always); 4
 // KiB nodes on 128 MiB, growing so the trees get deep (level 2), then
 // draining (pin-handle); and 16 KiB nodes on 128 MiB filled with large
 // xattrs, so metadata chunks are added mid-transaction (pin-search). The
-// tiny caches make reclaim and the flusher meet the pinned copies.
+// tiny caches make reclaim and the flusher meet the pinned copies. The 4
+// KiB run has no free-space tree, the others keep one.
 func txnConfigs() []txnConfig {
 	return []txnConfig{
 		{name: "16K", size: 256 << 20, nodesize: 16 << 10, cacheNodes: 64, dirtyNodes: 40,
 			transactions: 32, ops: 80, checkEvery: 8, kernelRuns: 2, mix: mixDefault,
 			limits: txnLimits{files: 500, dirs: 40, subvols: 6, xattrBytes: 6 << 20}},
 		{name: "4K", size: 128 << 20, nodesize: 4 << 10, cacheNodes: 64, dirtyNodes: 48, policy: ctree.PolicyPinHandle,
-			transactions: 36, ops: 120, checkEvery: 12, kernelRuns: 2, mix: mixGrow, drainAt: 25, minLevel: 2,
+			transactions: 36, ops: 120, checkEvery: 12, kernelRuns: 2, mix: mixGrow, drainAt: 25, minLevel: 2, noTree: true,
 			limits: txnLimits{files: 1500, dirs: 30, subvols: 1, xattrBytes: 3 << 20}},
 		{name: "16K-fill", size: 128 << 20, nodesize: 16 << 10, cacheNodes: 96, dirtyNodes: 32, policy: ctree.PolicyPinSearch,
 			transactions: 20, ops: 150, checkEvery: 10, kernelRuns: 1, mix: mixFill, newChunks: true,
@@ -204,7 +208,7 @@ func makeTxnImage(t *testing.T, path string, cfg txnConfig) {
 	dev, err := disk.OpenFile(path, disk.FileOptions{Create: true, Size: cfg.size})
 	require.NoError(t, err)
 	o := mkfs.DefaultOptions()
-	o.NodeSize = cfg.nodesize
+	o.NodeSize, o.NoFreeSpaceTree = cfg.nodesize, cfg.noTree
 	_, err = mkfs.Make(dev, o)
 	require.NoError(t, errors.Join(err, dev.Close()))
 }

@@ -17,7 +17,8 @@ const maxCommitRounds = 1000
 //
 //  1. hold new handles back and wait for the running ones to end;
 //  2. to a fixed point: insert the items of new chunks, run the delayed
-//     refs into the extent tree, rewrite changed BLOCK_GROUP_ITEMs, delete
+//     refs into the extent tree, rewrite changed BLOCK_GROUP_ITEMs and
+//     free-space-tree listings (free_space_tree.go), delete
 //     the checksums of freed data extents, rewrite ROOT_ITEMs (each step
 //     COWs extent-, csum-, root- or chunk-tree blocks and so queues more
 //     refs);
@@ -126,6 +127,10 @@ func (fs *FS) runToFixedPoint(t *Transaction, h *Handle) error {
 		if err != nil {
 			return err
 		}
+		listed, err := fs.updateFreeSpaceTree(h)
+		if err != nil {
+			return err
+		}
 		csums, err := fs.dropFreedCsums(t, h)
 		if err != nil {
 			return err
@@ -134,7 +139,7 @@ func (fs *FS) runToFixedPoint(t *Transaction, h *Handle) error {
 		if err != nil {
 			return err
 		}
-		if chunks == 0 && len(heads) == 0 && csums == 0 && groups == 0 && !roots && fs.refs.Len() == 0 {
+		if chunks == 0 && len(heads) == 0 && csums == 0 && groups == 0 && listed == 0 && !roots && fs.refs.Len() == 0 {
 			fs.stats.commitRounds.Add(uint64(round + 1))
 			return nil
 		}

@@ -50,6 +50,11 @@ type FS struct {
 
 	chunkTree, rootTree *ctree.Root
 	trees               treeSet
+	// freeSource is where the open took free space from (FreeSpaceSource).
+	freeSource string
+	// keepFreeSpaceTree: the image has a valid free-space tree and is open
+	// read-write; every commit updates it (free_space_tree.go).
+	keepFreeSpaceTree bool
 
 	global, delayedRefs, delayedItems, chunkRsv *alloc.BlockRsv
 

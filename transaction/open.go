@@ -18,6 +18,7 @@ const (
 		format.IncompatBigMetadata | format.IncompatExtendedIref |
 		format.IncompatSkinnyMetadata | format.IncompatNoHoles
 	incompatReadable = incompatWritable | format.IncompatCompressLZO | format.IncompatCompressZSTD
+	compatRoWritable = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
 )
 
 // OpenFile opens the image or block device at path (O_DIRECT, read-only
@@ -93,11 +94,11 @@ func checkFeatures(sb *format.Super, ro bool) error {
 	if sb.IncompatFlags&format.IncompatSkinnyMetadata == 0 {
 		return fmt.Errorf("%w: no SKINNY_METADATA: open read-only", ErrUnsupported)
 	}
-	if sb.CompatRoFlags&format.CompatRoFreeSpaceTree != 0 {
-		return fmt.Errorf("%w: free-space tree (compat_ro %#x) is not kept by cowfs: open read-only, or make the image with `mkfs.btrfs -R ^free-space-tree`",
+	if sb.CompatRoFlags == format.CompatRoFreeSpaceTree {
+		return fmt.Errorf("%w: free-space tree not marked valid (compat_ro %#x): the kernel rebuilds it at its next mount; open read-only",
 			ErrUnsupported, sb.CompatRoFlags)
 	}
-	if sb.CompatRoFlags != 0 {
+	if sb.CompatRoFlags&^compatRoWritable != 0 {
 		return fmt.Errorf("%w: compat_ro flags %#x: open read-only", ErrUnsupported, sb.CompatRoFlags)
 	}
 	if sb.LogRoot != 0 {
@@ -218,8 +219,10 @@ func (fs *FS) openTree(item ctree.Item) error {
 // loadAllocator builds the allocator from the block groups, dev extents
 // and extent items, and checks the groups' used against their items.
 func (fs *FS) loadAllocator(sb *format.Super) error {
+	fs.keepFreeSpaceTree = hasValidFreeSpaceTree(sb) && !fs.opts.ReadOnly
 	a, err := alloc.New(alloc.Config{NodeSize: sb.NodeSize, SectorSize: sb.SectorSize,
-		DevID: sb.DevItem.DevID, DevUUID: sb.DevItem.UUID, DevTotal: sb.DevItem.TotalBytes, Chunks: fs.cmap})
+		DevID: sb.DevItem.DevID, DevUUID: sb.DevItem.UUID, DevTotal: sb.DevItem.TotalBytes, Chunks: fs.cmap,
+		FreeSpaceTree: fs.keepFreeSpaceTree})
 	if err != nil {
 		return err
 	}
@@ -231,7 +234,7 @@ func (fs *FS) loadAllocator(sb *format.Super) error {
 	if err := fs.loadDevExtents(); err != nil {
 		return err
 	}
-	if err := fs.loadExtents(); err != nil {
+	if err := fs.loadFreeSpace(sb); err != nil {
 		return err
 	}
 	if err := a.VerifyUsed(used); err != nil {
@@ -239,6 +242,17 @@ func (fs *FS) loadAllocator(sb *format.Super) error {
 	}
 	fs.setupReserves()
 	return nil
+}
+
+// loadFreeSpace takes each group's free space from the free-space tree
+// when it is valid, else from the extent items (open_free_space.go).
+func (fs *FS) loadFreeSpace(sb *format.Super) error {
+	if fs.useFreeSpaceTree(sb) {
+		fs.freeSource = FreeSpaceFromTree
+		return fs.loadFreeSpaceTree()
+	}
+	fs.freeSource = FreeSpaceFromExtents
+	return fs.loadExtents()
 }
 
 // scanType calls fn for every item of type typ in tree r.

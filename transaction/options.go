@@ -56,6 +56,9 @@ type Options struct {
 	Reservations   Reservations
 	// ReadOnly opens without ever writing the device.
 	ReadOnly bool
+	// IgnoreFreeSpaceTree derives free space from the extent tree even
+	// when a valid free-space tree is there (a cross-check for tests).
+	IgnoreFreeSpaceTree bool
 }
 
 // ErrInvalidOptions marks every error of Options.Validate.
@@ -93,6 +96,6 @@ func (o Options) String() string {
 	if o.CommitInterval < 0 {
 		interval = "off"
 	}
-	return fmt.Sprintf("%s %s commit-interval=%s reservations=%s read-only=%v",
-		o.Cache, o.Tree, interval, o.Reservations, o.ReadOnly)
+	return fmt.Sprintf("%s %s commit-interval=%s reservations=%s read-only=%v ignore-free-space-tree=%v",
+		o.Cache, o.Tree, interval, o.Reservations, o.ReadOnly, o.IgnoreFreeSpaceTree)
 }

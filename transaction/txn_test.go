@@ -311,10 +311,12 @@ func TestOpenRefusesUnsupported(t *testing.T) {
 	require.Contains(t, err.Error(), "unknown incompat features, have 0x10000000000")
 	setSuperField(t, path, func(sb *format.Super) { sb.IncompatFlags &^= 1 << 40 })
 
-	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags |= format.CompatRoFreeSpaceTree })
+	// A free-space tree not marked valid (the kernel rebuilds it) is
+	// refused read-write; cowfs mkfs's valid one is kept.
+	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags &^= format.CompatRoFreeSpaceTreeValid })
 	_, err = OpenFile(path, testOptions())
 	require.ErrorIs(t, err, ErrUnsupported)
-	require.Contains(t, err.Error(), "free-space tree")
+	require.Contains(t, err.Error(), "free-space tree not marked valid")
 	ro := testOptions()
 	ro.ReadOnly = true
 	fs, err := OpenFile(path, ro)
@@ -322,7 +324,7 @@ func TestOpenRefusesUnsupported(t *testing.T) {
 	_, err = fs.Start(1)
 	require.ErrorIs(t, err, syscall.EROFS)
 	require.NoError(t, fs.Close())
-	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags &^= format.CompatRoFreeSpaceTree })
+	setSuperField(t, path, func(sb *format.Super) { sb.CompatRoFlags |= format.CompatRoFreeSpaceTreeValid })
 }
 
 // setSuperField edits every superblock copy of the image (read as it is:

@@ -17,7 +17,7 @@ import (
 // mkfsFlags are the raw flag values, parsed into mkfs.Options by options.
 type mkfsFlags struct {
 	size, nodesize, sectorsize, csum, label string
-	force                                   bool
+	force, noFreeSpaceTree                  bool
 }
 
 func newMkfsCmd() *cobra.Command {
@@ -25,8 +25,10 @@ func newMkfsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "mkfs [flags] IMAGE",
 		Short: "Create an empty btrfs filesystem on an image file or block device",
-		Long: `Create an empty btrfs filesystem (single device, SINGLE profiles, no
-free-space tree) that the Linux kernel mounts and btrfs check accepts.
+		Long: `Create an empty btrfs filesystem (single device, SINGLE profiles, a
+free-space tree as mkfs.btrfs makes by default) that the Linux kernel
+mounts and btrfs check accepts. --no-free-space-tree leaves the tree out
+(as mkfs.btrfs -R ^free-space-tree).
 
 IMAGE is a regular file or a block device. A missing IMAGE is created as a
 sparse file of --size bytes (then --size is required). An existing file is
@@ -34,7 +36,8 @@ used at --size (grown if smaller; a larger file keeps its length and the
 filesystem covers only its first --size bytes) or, without --size, whole.
 
 Sizes take an optional K, M, G or T suffix (binary: 16K = 16384).
-The smallest filesystem is 21M (29M with --nodesize 32K, 45M with 64K).
+The smallest filesystem is 23M (22M with --nodesize 4K or 8K, 33M with 32K,
+53M with 64K; without a free-space tree 21M, 29M with 32K, 45M with 64K).
 
 Exit status: 0 done; 2 bad flags or parameters (one line on stderr, nothing
 written, no file created); 1 any other failure, including an IMAGE that
@@ -56,13 +59,14 @@ already holds a btrfs filesystem without --force (nothing written).`,
 	fl.StringVar(&f.csum, "csum", "xxhash", "checksum algorithm: xxhash, crc32c, sha256 or blake2b")
 	fl.StringVarP(&f.label, "label", "L", "", "filesystem label, at most 255 bytes")
 	fl.BoolVarP(&f.force, "force", "f", false, "overwrite an IMAGE that already holds a btrfs filesystem")
+	fl.BoolVar(&f.noFreeSpaceTree, "no-free-space-tree", false, "make no free-space tree (as mkfs.btrfs -R ^free-space-tree); cowfs and the kernel then derive free space from the extent tree")
 	return cmd
 }
 
 // options turns the flags into mkfs options; every error is a usage error.
 func (f mkfsFlags) options() (mkfs.Options, error) {
 	o := mkfs.DefaultOptions()
-	o.Label, o.Force = f.label, f.force
+	o.Label, o.Force, o.NoFreeSpaceTree = f.label, f.force, f.noFreeSpaceTree
 	var err error
 	if f.size != "" {
 		if o.Size, err = mkfs.ParseSize(f.size); err != nil {

@@ -41,8 +41,9 @@ SIGTERM; then it commits and exits. Writes reach the image at fsync, at every
 commit (--commit-interval, and cowfs sync MOUNTPOINT) and at unmount; a crash
 loses at most what came after the last commit, never the image's consistency.
 
-An image with a free-space tree (mkfs.btrfs's default) is mounted read-only:
-cowfs does not keep that tree. The kernel checks permissions from the modes
+An image with a free-space tree (the default of mkfs.btrfs and cowfs mkfs) is
+kept valid by every commit; one whose tree is not marked valid (the kernel
+rebuilds it) is mounted read-only with a warning. The kernel checks permissions from the modes
 and POSIX ACLs (FUSE default_permissions); --no-permission-checks turns that
 off, with a warning, for a mount only its owner uses (not with --allow-other).
 
