@@ -15,6 +15,7 @@ import (
 	"cowfs/disk"
 	"cowfs/disk/format"
 	"cowfs/transaction"
+	"cowfs/treelog"
 )
 
 // Bounds of one handle dropping file extents (truncate.go): at most
@@ -79,7 +80,9 @@ type FS struct {
 // free-space tree (what mkfs.btrfs makes by default) opens read-only with
 // a warning: cowfs does not keep that tree exact. A read-write open
 // deletes the inodes left by an interrupted unlink (orphans), as the
-// kernel does at mount.
+// kernel does at mount. A read-write open of an image holding an fsync
+// log replays it first and commits (treelog.Replay); a read-only one is
+// refused unless opts.Transaction.NoLogReplay.
 func Open(path string, opts Options) (*FS, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -99,6 +102,7 @@ func Open(path string, opts Options) (*FS, error) {
 			to.ReadOnly = true
 		}
 	}
+	to.ReplayLog = treelog.Replay
 	t, err := transaction.OpenFile(path, to)
 	if err != nil {
 		return nil, err

@@ -47,6 +47,9 @@ func Open(dev disk.Device, opts Options) (*FS, error) {
 	if err := checkFeatures(sb, opts.ReadOnly); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
+	if err := checkLog(sb, opts); err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
 	if err := opts.Validate(sb.NodeSize); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
@@ -61,6 +64,9 @@ func Open(dev disk.Device, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	fs.mu.cur = newTransaction(sb.Generation + 1)
+	if err := fs.replayLog(sb); err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
 	fs.startCommitter()
 	return fs, nil
 }
@@ -99,10 +105,6 @@ func checkFeatures(sb *format.Super, ro bool) error {
 	}
 	if sb.CompatRoFlags != 0 {
 		return fmt.Errorf("%w: compat_ro flags %#x: open read-only", ErrUnsupported, sb.CompatRoFlags)
-	}
-	if sb.LogRoot != 0 {
-		return fmt.Errorf("%w: a log tree is pending replay (log_root %d): mount with the kernel once, or open read-only",
-			ErrUnsupported, sb.LogRoot)
 	}
 	return nil
 }

@@ -1,0 +1,149 @@
+package tests
+
+// Oracle 5(b) of the fsync log: the kernel fsyncs on a loop mount with a
+// long commit interval and the image is copied before any commit (a
+// crash with a pending log). cowfs replays one copy at a read-write open;
+// the kernel replays a second copy at its mount. Both must show the same
+// files, and cowfs fsck and btrfs check must pass on ours.
+
+import (
+	"crypto/sha256"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
+
+	cowfs "cowfs/fs"
+	"cowfs/fsck/fscktest"
+)
+
+func TestLogReplayMatchesKernel(t *testing.T) {
+	needKernelMount(t)
+	needBtrfsProgs(t)
+	fills := map[string]func(t *testing.T) func(string){
+		"new files":                 func(t *testing.T) func(string) { return fscktest.LogFill(t) },
+		"rename unlink append link": renameFill,
+	}
+	for name, fill := range fills {
+		t.Run(name, func(t *testing.T) {
+			base := fscktest.Mkfs(t, 256<<20, fscktest.Minimal...)
+			fscktest.Populate(t, base, fscktest.KernelFill(t))
+			crash := fscktest.PopulateWithLog(t, base, fill(t))
+			require.NotZero(t, fscktest.Open(t, crash).Super.LogRoot, "the crash copy should hold a log")
+			ours, theirs := fscktest.Copy(t, crash), crash
+			replayWithCowfs(t, ours)
+			fscktest.RequireClean(t, ours)
+			require.Equal(t, kernelView(t, theirs), kernelView(t, ours), "cowfs's replay differs from the kernel's")
+			btrfsCheck(t, theirs, "--check-data-csum")
+		})
+	}
+}
+
+// replayWithCowfs opens img read-write (which replays its log and
+// commits) and closes it; the log is gone afterwards.
+func replayWithCowfs(t *testing.T, img string) {
+	t.Helper()
+	opts := cowfs.DefaultOptions()
+	opts.Transaction.CommitInterval = -1
+	f, err := cowfs.Open(img, opts)
+	require.NoError(t, err, "replay %s", img)
+	require.NoError(t, f.Close())
+	require.Zero(t, fscktest.Open(t, img).Super.LogRoot, "log_root after cowfs's replay")
+}
+
+// renameFill is btrfs-format.md §1.4's experiment B and more, on
+// KernelFill's files: a rename, an unlink, an append, a new hard link and a
+// new file with an xattr, each file and both directories fsynced. Names
+// carry a counter, as PopulateWithLog may run the fill again.
+func renameFill(t *testing.T) func(string) {
+	round := 0
+	return func(dir string) {
+		round++
+		d := filepath.Join(dir, "dir")
+		renamed := filepath.Join(d, fmt.Sprintf("renamed_%d.txt", round))
+		require.NoError(t, os.Rename(filepath.Join(d, "inline.txt"), renamed))
+		require.NoError(t, os.Remove(filepath.Join(dir, "many", fmt.Sprintf("f_%d", round))))
+		appendSync(t, filepath.Join(d, "big.bin"), []byte(strings.Repeat("appended ", 12)))
+		require.NoError(t, os.Link(filepath.Join(dir, "small.bin"), filepath.Join(d, fmt.Sprintf("link_%d", round))))
+		n := filepath.Join(dir, fmt.Sprintf("new_%d.bin", round))
+		require.NoError(t, os.WriteFile(n, make([]byte, 70000), 0o600))
+		require.NoError(t, syscall.Setxattr(n, "user.round", []byte{byte(round)}, 0))
+		for _, p := range []string{renamed, n, filepath.Join(dir, "small.bin"), filepath.Join(dir, "many"), d, dir} {
+			fsyncPath(t, p)
+		}
+		require.NoError(t, os.Rename(renamed, filepath.Join(d, "inline.txt"))) // undone in memory only: not fsynced
+	}
+}
+
+func appendSync(t *testing.T, p string, b []byte) {
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	require.NoError(t, err)
+	defer f.Close()
+	_, err = f.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, f.Sync())
+}
+
+func fsyncPath(t *testing.T, p string) {
+	f, err := os.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	require.NoError(t, f.Sync())
+}
+
+// kernelView mounts img with the kernel (replaying any log) and lists
+// every file: type, mode, size, link count, content digest, symlink
+// target and xattrs.
+func kernelView(t *testing.T, img string) []string {
+	t.Helper()
+	mnt, umount := mountImage(t, img, false)
+	defer umount()
+	var out []string
+	err := filepath.WalkDir(mnt, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(mnt, p)
+		out = append(out, rel+" "+describe(t, p))
+		return nil
+	})
+	require.NoError(t, err)
+	return out
+}
+
+func describe(t *testing.T, p string) string {
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Lstat(p, &st))
+	s := fmt.Sprintf("mode %o nlink %d", st.Mode, st.Nlink)
+	switch st.Mode & syscall.S_IFMT {
+	case syscall.S_IFREG:
+		b, err := os.ReadFile(p)
+		require.NoError(t, err)
+		s += fmt.Sprintf(" size %d sha256 %x", st.Size, sha256.Sum256(b))
+	case syscall.S_IFLNK:
+		target, err := os.Readlink(p)
+		require.NoError(t, err)
+		s += " -> " + target
+	}
+	buf := make([]byte, 4096)
+	n, err := unix.Llistxattr(p, buf)
+	require.NoError(t, err)
+	names := strings.Split(strings.TrimRight(string(buf[:n]), "\x00"), "\x00")
+	slices.Sort(names)
+	for _, name := range names {
+		if name == "" {
+			continue
+		}
+		k, err := unix.Lgetxattr(p, name, buf)
+		require.NoError(t, err)
+		s += fmt.Sprintf(" %s=%q", name, buf[:k])
+	}
+	return s
+}

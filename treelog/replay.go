@@ -1,0 +1,128 @@
+package treelog
+
+import (
+	"fmt"
+
+	"cowfs/ctree"
+	"cowfs/disk/format"
+	"cowfs/transaction"
+)
+
+// Replay replays the log of an opened filesystem (transaction.Options
+// ReplayLog): it keeps the log's blocks and the data extents its file
+// extents point to from reuse, then replays each subvolume log in the
+// kernel's passes. The caller commits; until then nothing is durable, so
+// a replay cut short replays again from the same log.
+func Replay(fs *transaction.FS) error {
+	sb := fs.Super()
+	l, err := Open(fs.Env(), &sb)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	if err := pinBlocks(fs, l); err != nil {
+		return err
+	}
+	rs, err := replayers(fs, l)
+	if err != nil {
+		return err
+	}
+	for _, r := range rs {
+		if err := r.adoptData(); err != nil {
+			return err
+		}
+	}
+	for _, r := range rs {
+		if err := r.run(); err != nil {
+			return fmt.Errorf("subvolume %d: %w", r.id, err)
+		}
+	}
+	return nil
+}
+
+func pinBlocks(fs *transaction.FS, l *Log) error {
+	blocks, err := l.Blocks()
+	if err != nil {
+		return err
+	}
+	for _, b := range blocks {
+		if err := fs.PinLogBlock(b); err != nil {
+			return fmt.Errorf("log block %d: %w", b, err)
+		}
+	}
+	return nil
+}
+
+// replayer replays one subvolume log.
+type replayer struct {
+	fs      *transaction.FS
+	id      uint64
+	log     *ctree.Root
+	sub     *ctree.Root
+	items   []ctree.Item    // the log's items, in key order
+	touched map[uint64]bool // inodes whose links, size and nbytes are fixed at the end
+}
+
+func replayers(fs *transaction.FS, l *Log) ([]*replayer, error) {
+	var out []*replayer
+	for _, s := range l.Subvols {
+		sub, err := fs.Tree(s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("log of subvolume %d: %w", s.ID, err)
+		}
+		r := &replayer{fs: fs, id: s.ID, log: s.Tree, sub: sub, touched: map[uint64]bool{}}
+		it := s.Tree.ScanFrom(format.Key{})
+		for it.Next() {
+			r.items = append(r.items, it.Item())
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("log tree of subvolume %d: %w", s.ID, err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// run replays in the kernel's order: inode items (with the deletions
+// their directories' logged ranges and their xattrs imply), then
+// directory index entries, then everything else; then link counts, sizes
+// and nbytes of every inode touched.
+func (r *replayer) run() error {
+	passes := []func(ctree.Item) error{r.replayInode, r.replayDirIndex, r.replayOther}
+	for _, pass := range passes {
+		for _, it := range r.items {
+			if err := pass(it); err != nil {
+				return fmt.Errorf("log item %v: %w", it.Key, err)
+			}
+		}
+	}
+	return r.fixup()
+}
+
+// replayOther is the last pass: names, xattrs and file extents. Items of
+// the earlier passes and the log's checksums (read by replayExtent) are
+// skipped; an item kind cowfs does not replay fails the replay.
+func (r *replayer) replayOther(it ctree.Item) error {
+	switch it.Key.Type {
+	case format.InodeItemKey, format.DirIndexKey, format.DirLogIndexKey, format.ExtentCsumKey:
+		return nil
+	case format.InodeRefKey, format.InodeExtrefKey:
+		return r.replayRefs(it)
+	case format.XattrItemKey:
+		return r.edit(func(h *transaction.Handle) error { return r.put(h, it.Key, it.Data) })
+	case format.ExtentDataKey:
+		return r.replayExtent(it)
+	}
+	return fmt.Errorf("%w: replay of log items of type %d", transaction.ErrUnsupported, it.Key.Type)
+}
+
+// logItems lists the log's items of one objectid and type.
+func (r *replayer) logItems(obj uint64, typ uint8) []ctree.Item {
+	var out []ctree.Item
+	for _, it := range r.items {
+		if it.Key.ObjectID == obj && it.Key.Type == typ {
+			out = append(out, it)
+		}
+	}
+	return out
+}
