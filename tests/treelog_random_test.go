@@ -36,7 +36,7 @@ func TestLogReplayRandom(t *testing.T) {
 		seed = uint64(time.Now().UnixNano())
 	}
 	t.Logf("seed %d (replay: go test -run '^TestLogReplayRandom$' ./tests/ -args -treelog.seed=%d [-treelog.only RUN])", seed, seed)
-	for run := range *logRunsFlag {
+	for run := range max(*logRunsFlag, *logOnlyFlag+1) {
 		if *logOnlyFlag >= 0 && run != *logOnlyFlag {
 			continue
 		}

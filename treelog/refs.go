@@ -49,11 +49,6 @@ func (r *replayer) subRefs(ino uint64) ([]name, error) {
 	return refsOf(append(refs, ext...))
 }
 
-// logRefs lists the log's links to ino.
-func (r *replayer) logRefs(ino uint64) ([]name, error) {
-	return refsOf(append(r.logItems(ino, format.InodeRefKey), r.logItems(ino, format.InodeExtrefKey)...))
-}
-
 func hasLink(links []name, n name) bool {
 	for _, x := range links {
 		if x.dir == n.dir && bytes.Equal(x.name, n.name) {
@@ -158,24 +153,20 @@ func (r *replayer) ensureLink(n name) error {
 	return r.addName(n)
 }
 
-// replayRefs is the last pass for an inode's references: the subvolume's
-// links of the inode that the log does not hold go (the log holds all of
-// a logged inode's references), then each logged link is made.
+// replayRefs is the last pass for an inode's reference item: the names
+// the subvolume's item of the same key holds and the log's does not go
+// (a rename inside that directory; the kernel's unlink_old_inode_refs),
+// then each logged name is made a link.
 func (r *replayer) replayRefs(it ctree.Item) error {
-	ino := it.Key.ObjectID
-	in, ok, err := r.readInode(ino)
+	in, ok, err := r.readInode(it.Key.ObjectID)
 	if !ok || err != nil {
-		return err
-	}
-	logged, err := r.logRefs(ino)
-	if err != nil {
-		return err
-	}
-	if err := r.dropStaleRefs(ino, logged); err != nil {
 		return err
 	}
 	mine, err := refsOf([]ctree.Item{it})
 	if err != nil {
+		return err
+	}
+	if err := r.dropStaleRefs(it.Key, mine); err != nil {
 		return err
 	}
 	for _, n := range mine {
@@ -193,8 +184,14 @@ func (r *replayer) replayRefs(it ctree.Item) error {
 	return nil
 }
 
-func (r *replayer) dropStaleRefs(ino uint64, logged []name) error {
-	have, err := r.subRefs(ino)
+// dropStaleRefs removes the links of the subvolume's reference item k
+// that logged does not hold.
+func (r *replayer) dropStaleRefs(k format.Key, logged []name) error {
+	d, ok, err := r.lookup(k)
+	if !ok || err != nil {
+		return err
+	}
+	have, err := refsOf([]ctree.Item{{Key: k, Data: d}})
 	if err != nil {
 		return err
 	}
