@@ -86,12 +86,14 @@ func (w *logWorkload) fill(dir string) {
 	}
 }
 
-// path is a random place for a file name: the mount or one of the
-// directories.
+// path is a random place for a file name: the mount, one of the
+// directories, or a directory e0/e1 the workload makes and removes in them.
 func (w *logWorkload) path(name string) string {
-	d := []string{"", "d0", "d1", "d2"}[w.rng.IntN(4)]
+	d := []string{"", "d0", "d1", "d2", "d0/e0", "d1/e1", "d2/e0"}[w.rng.IntN(7)]
 	return filepath.Join(w.dir, d, name)
 }
+
+func (w *logWorkload) subdir() string { return w.path(fmt.Sprintf("e%d", w.rng.IntN(2))) }
 
 func (w *logWorkload) file() string { return w.path(fmt.Sprintf("f%d", w.rng.IntN(12))) }
 
@@ -99,7 +101,9 @@ func (w *logWorkload) file() string { return w.path(fmt.Sprintf("f%d", w.rng.Int
 // taken) is simply skipped, as a shell user would see an error.
 func (w *logWorkload) op() {
 	r := w.rng
-	switch k := r.IntN(100); {
+	switch k := r.IntN(112); {
+	case k >= 100:
+		w.rare(k - 100)
 	case k < 20:
 		w.write(w.file(), os.O_CREATE|os.O_WRONLY)
 	case k < 28:
@@ -120,6 +124,33 @@ func (w *logWorkload) op() {
 		w.fsync(w.file())
 	default:
 		w.fsync(filepath.Dir(w.path("x")))
+	}
+}
+
+// rare runs one of the operations that are rarer in the mix: directories
+// made, removed and renamed, symlinks, fdatasync, fallocate (with and
+// without KEEP_SIZE) and hole punching.
+func (w *logWorkload) rare(k int) {
+	switch k {
+	case 0, 1:
+		_ = os.Mkdir(w.subdir(), 0o755)
+	case 2:
+		_ = os.Remove(w.subdir())
+	case 3:
+		_ = os.Rename(w.subdir(), w.subdir())
+	case 4, 5:
+		_ = os.Symlink(fmt.Sprintf("target-%d", w.rng.IntN(100)), w.file())
+	case 6, 7:
+		if f, err := os.OpenFile(w.file(), os.O_WRONLY, 0); err == nil {
+			require.NoError(w.t, unix.Fdatasync(int(f.Fd())))
+			f.Close()
+		}
+	default:
+		modes := []uint32{0, unix.FALLOC_FL_KEEP_SIZE, unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_KEEP_SIZE}
+		if f, err := os.OpenFile(w.file(), os.O_WRONLY, 0); err == nil {
+			_ = unix.Fallocate(int(f.Fd()), modes[w.rng.IntN(3)], int64(w.rng.IntN(100000)), int64(1+w.rng.IntN(100000)))
+			f.Close()
+		}
 	}
 }
 
