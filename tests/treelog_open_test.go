@@ -9,6 +9,7 @@ package tests
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"os"
 	"strconv"
@@ -124,6 +125,20 @@ func TestLogCorruptBlock(t *testing.T) {
 	}{
 		"bad checksum": {false, func(b []byte) { b[format.HeaderSize+40] ^= 0xff }, "checksum"},
 		"wrong owner":  {true, func(b []byte) { format.Header(b).SetOwner(format.FSTreeObjectID) }, "owner"},
+		"wrong generation": {true, func(b []byte) {
+			h := format.Header(b)
+			h.SetGeneration(h.Generation() + 5)
+		}, "transid"},
+		"bad inode ref": {true, func(b []byte) {
+			l := format.Leaf(b)
+			for i := range l.NrItems() {
+				if l.ItemKey(i).Type == format.InodeRefKey {
+					binary.LittleEndian.PutUint16(l.ItemData(i)[8:], 200) // name longer than the item
+					return
+				}
+			}
+			panic("no INODE_REF in the log leaf")
+		}, "inode_ref"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -138,6 +153,7 @@ func TestLogCorruptBlock(t *testing.T) {
 			_, err := cowfs.Open(img, opts)
 			require.Error(t, err)
 			msg := err.Error()
+			t.Log(msg)
 			require.NotContains(t, msg, "\n")
 			require.Contains(t, msg, "log")
 			require.Contains(t, strings.ToLower(msg), c.want)

@@ -208,7 +208,7 @@ func (r *replayer) dropStaleRefs(k format.Key, logged []name) error {
 
 // logItem finds the log's item with key k.
 func (r *replayer) logItem(k format.Key) (ctree.Item, bool) {
-	for _, it := range r.items {
+	for _, it := range r.logItems(k.ObjectID, k.Type) {
 		if it.Key == k {
 			return it, true
 		}

@@ -59,7 +59,8 @@ type replayer struct {
 	id      uint64
 	log     *ctree.Root
 	sub     *ctree.Root
-	items   []ctree.Item    // the log's items, in key order
+	items   []ctree.Item // the log's items, in key order
+	byKind  map[kind][]ctree.Item
 	touched map[uint64]bool // inodes whose links, size and nbytes are fixed at the end
 }
 
@@ -71,9 +72,13 @@ func replayers(fs *transaction.FS, l *Log) ([]*replayer, error) {
 			return nil, fmt.Errorf("log of subvolume %d: %w", s.ID, err)
 		}
 		r := &replayer{fs: fs, id: s.ID, log: s.Tree, sub: sub, touched: map[uint64]bool{}}
+		r.byKind = map[kind][]ctree.Item{}
 		it := s.Tree.ScanFrom(format.Key{})
 		for it.Next() {
-			r.items = append(r.items, it.Item())
+			item := it.Item()
+			r.items = append(r.items, item)
+			k := kind{item.Key.ObjectID, item.Key.Type}
+			r.byKind[k] = append(r.byKind[k], item)
 		}
 		if err := it.Err(); err != nil {
 			return nil, fmt.Errorf("log tree of subvolume %d: %w", s.ID, err)
@@ -116,13 +121,11 @@ func (r *replayer) replayOther(it ctree.Item) error {
 	return fmt.Errorf("%w: replay of log items of type %d", transaction.ErrUnsupported, it.Key.Type)
 }
 
-// logItems lists the log's items of one objectid and type.
-func (r *replayer) logItems(obj uint64, typ uint8) []ctree.Item {
-	var out []ctree.Item
-	for _, it := range r.items {
-		if it.Key.ObjectID == obj && it.Key.Type == typ {
-			out = append(out, it)
-		}
-	}
-	return out
+// kind is an objectid and an item type.
+type kind struct {
+	obj uint64
+	typ uint8
 }
+
+// logItems lists the log's items of one objectid and type.
+func (r *replayer) logItems(obj uint64, typ uint8) []ctree.Item { return r.byKind[kind{obj, typ}] }
