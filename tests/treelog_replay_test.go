@@ -33,19 +33,81 @@ func TestLogReplayMatchesKernel(t *testing.T) {
 	fills := map[string]func(t *testing.T) func(string){
 		"new files":                 func(t *testing.T) func(string) { return fscktest.LogFill(t) },
 		"rename unlink append link": renameFill,
+		"two subvolumes":            subvolFill,
+		"many names, deep log":      manyFill,
 	}
 	for name, fill := range fills {
 		t.Run(name, func(t *testing.T) {
 			base := fscktest.Mkfs(t, 256<<20, fscktest.Minimal...)
-			fscktest.Populate(t, base, fscktest.KernelFill(t))
+			prepare := fscktest.KernelFill(t)
+			if name == "two subvolumes" {
+				prepare = subvolBase(t)
+			}
+			fscktest.Populate(t, base, prepare)
 			crash := fscktest.PopulateWithLog(t, base, fill(t))
 			require.NotZero(t, superOf(t, crash).LogRoot, "the crash copy should hold a log")
+			if name == "two subvolumes" {
+				dump := fscktest.Run(t, "btrfs", "inspect-internal", "dump-tree", crash)
+				require.Contains(t, dump, "log tree key (TREE_LOG ROOT_ITEM 256)", "a log of the subvolume")
+			}
 			ours, theirs := fscktest.Copy(t, crash), crash
 			replayWithCowfs(t, ours)
 			fscktest.RequireClean(t, ours)
 			require.Equal(t, kernelView(t, theirs), kernelView(t, ours), "cowfs's replay differs from the kernel's")
 			btrfsCheck(t, theirs, "--check-data-csum")
 		})
+	}
+}
+
+// subvolBase makes a subvolume (never snapshotted: cowfs replays only
+// into unshared trees) with files, beside files in subvolume 5.
+func subvolBase(t *testing.T) func(string) {
+	return func(dir string) {
+		fscktest.Run(t, "btrfs", "subvolume", "create", filepath.Join(dir, "sv"))
+		for i := range 200 {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, "sv", fmt.Sprintf("s_%d", i)), fmt.Appendf(nil, "s %d\n", i), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("t_%d", i)), fmt.Appendf(nil, "t %d\n", i), 0o644))
+		}
+	}
+}
+
+// subvolFill fsyncs new, appended and unlinked files in the subvolume and
+// in subvolume 5: the log root tree holds two subvolume logs.
+func subvolFill(t *testing.T) func(string) {
+	round := 0
+	return func(dir string) {
+		round++
+		for _, sv := range []string{"sv", "."} {
+			p := filepath.Join(dir, sv, fmt.Sprintf("logged_%d", round))
+			require.NoError(t, os.WriteFile(p, []byte(strings.Repeat(sv, 3000)), 0o644))
+			fsyncPath(t, p)
+		}
+		appendSync(t, filepath.Join(dir, "sv", "s_7"), []byte("appended in the subvolume"))
+		require.NoError(t, os.Remove(filepath.Join(dir, "sv", fmt.Sprintf("s_%d", 100+round))))
+		require.NoError(t, os.Remove(filepath.Join(dir, fmt.Sprintf("t_%d", 100+round))))
+		fsyncPath(t, filepath.Join(dir, "sv"))
+		fsyncPath(t, dir)
+	}
+}
+
+// manyFill makes 3000 files in a new directory and unlinks every third of
+// 300 existing ones, then fsyncs both directories: the log tree has
+// internal nodes, and DIR_LOG_INDEX ranges with many deletions.
+func manyFill(t *testing.T) func(string) {
+	round := 0
+	return func(dir string) {
+		round++
+		d := filepath.Join(dir, fmt.Sprintf("new_%d", round))
+		require.NoError(t, os.Mkdir(d, 0o755))
+		for i := range 3000 {
+			require.NoError(t, os.WriteFile(filepath.Join(d, fmt.Sprintf("a_file_with_a_long_name_%05d", i)), fmt.Appendf(nil, "%d", i), 0o644))
+		}
+		for i := round; i < 300; i += 3 {
+			_ = os.Remove(filepath.Join(dir, "many", fmt.Sprintf("f_%d", i)))
+		}
+		fsyncPath(t, d)
+		fsyncPath(t, filepath.Join(dir, "many"))
+		fsyncPath(t, dir)
 	}
 }
 

@@ -53,6 +53,32 @@ func pinBlocks(fs *transaction.FS, l *Log) error {
 	return nil
 }
 
+// checkUnshared refuses a subvolume that is a snapshot or was snapshotted
+// (last_snapshot set in its ROOT_ITEM): its tree blocks may be shared, and
+// cowfs does not yet update the references of a shared block it COWs.
+func checkUnshared(fs *transaction.FS, id uint64) error {
+	root, err := fs.Tree(format.RootTreeObjectID)
+	if err != nil {
+		return err
+	}
+	items, err := scan(root, id, format.RootItemKey)
+	if err != nil {
+		return fmt.Errorf("root item of subvolume %d: %w", id, err)
+	}
+	if len(items) == 0 {
+		return fmt.Errorf("%w: the log names subvolume %d, which has no root item", format.ErrCorrupt, id)
+	}
+	ri, err := format.DecodeRootItem(items[0].Data)
+	if err != nil {
+		return fmt.Errorf("root item of subvolume %d: %w", id, err)
+	}
+	if ri.LastSnapshot != 0 {
+		return fmt.Errorf("%w: the log holds changes to subvolume %d, which shares tree blocks with a snapshot (last_snapshot %d), and cowfs does not COW shared blocks: let the kernel replay it (mount it once), or cowfs zero-log",
+			transaction.ErrUnsupported, id, ri.LastSnapshot)
+	}
+	return nil
+}
+
 // replayer replays one subvolume log.
 type replayer struct {
 	fs      *transaction.FS
@@ -70,6 +96,9 @@ func replayers(fs *transaction.FS, l *Log) ([]*replayer, error) {
 		sub, err := fs.Tree(s.ID)
 		if err != nil {
 			return nil, fmt.Errorf("log of subvolume %d: %w", s.ID, err)
+		}
+		if err := checkUnshared(fs, s.ID); err != nil {
+			return nil, err
 		}
 		r := &replayer{fs: fs, id: s.ID, log: s.Tree, sub: sub, touched: map[uint64]bool{}}
 		r.byKind = map[kind][]ctree.Item{}
