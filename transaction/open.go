@@ -47,10 +47,10 @@ func Open(dev disk.Device, opts Options) (*FS, error) {
 	if err := checkFeatures(sb, opts.ReadOnly); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	if err := checkLog(sb, opts); err != nil {
+	if err := opts.Validate(sb.NodeSize); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
-	if err := opts.Validate(sb.NodeSize); err != nil {
+	if err := checkLog(sb, opts); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	fs := newFS(dev, opts)
