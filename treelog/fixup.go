@@ -2,6 +2,7 @@ package treelog
 
 import (
 	"fmt"
+	"syscall"
 
 	"cowfs/disk/format"
 	"cowfs/transaction"
@@ -32,7 +33,7 @@ func (r *replayer) fixInode(ino uint64) error {
 		return err
 	}
 	in.Nlink = uint32(len(links))
-	if in.Mode&modeType == modeDir && in.Nlink > 0 {
+	if in.Mode&syscall.S_IFMT == syscall.S_IFDIR && in.Nlink > 0 {
 		in.Nlink = 1
 		in.Size, err = r.dirSize(ino)
 	} else {

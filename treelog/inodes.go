@@ -3,16 +3,11 @@ package treelog
 import (
 	"bytes"
 	"fmt"
+	"syscall"
 
 	"cowfs/ctree"
 	"cowfs/disk/format"
 	"cowfs/transaction"
-)
-
-const (
-	modeType = 0o170000
-	modeDir  = 0o040000
-	modeReg  = 0o100000
 )
 
 // replayInode is the first pass, for an INODE_ITEM: a directory's logged
@@ -29,7 +24,7 @@ func (r *replayer) replayInode(it ctree.Item) error {
 		return err
 	}
 	r.touched[ino] = true
-	if inode.Mode&modeType == modeDir {
+	if inode.Mode&syscall.S_IFMT == syscall.S_IFDIR {
 		if err := r.replayDirDeletes(ino); err != nil {
 			return err
 		}
@@ -40,7 +35,7 @@ func (r *replayer) replayInode(it ctree.Item) error {
 	if err := r.edit(func(h *transaction.Handle) error { return r.put(h, it.Key, it.Data) }); err != nil {
 		return err
 	}
-	if inode.Mode&modeType == modeReg {
+	if inode.Mode&syscall.S_IFMT == syscall.S_IFREG {
 		ss := uint64(r.fs.SectorSize())
 		return r.dropExtents(ino, (inode.Size+ss-1)/ss*ss, ^uint64(0))
 	}

@@ -176,7 +176,7 @@ func (r *replayer) replayRefs(it ctree.Item) error {
 		if _, ok, err := r.readInode(n.dir); !ok || err != nil {
 			return err // the kernel skips a name whose directory does not exist
 		}
-		n.ftype = ftype(in.Mode)
+		n.ftype = format.FileTypeOf(in.Mode)
 		if err := r.ensureLink(n); err != nil {
 			return err
 		}
@@ -222,25 +222,4 @@ func oneEntry(it ctree.Item) (format.DirEntry, error) {
 		return format.DirEntry{}, fmt.Errorf("%w: %v: a DIR_INDEX with %d entries (%v)", format.ErrCorrupt, it.Key, len(es), err)
 	}
 	return es[0], nil
-}
-
-// ftype is the directory entry type of an inode mode.
-func ftype(mode uint32) uint8 {
-	switch mode & modeType {
-	case modeDir:
-		return format.FtDir
-	case modeReg:
-		return format.FtRegFile
-	case 0o020000:
-		return format.FtChrdev
-	case 0o060000:
-		return format.FtBlkdev
-	case 0o010000:
-		return format.FtFifo
-	case 0o140000:
-		return format.FtSock
-	case 0o120000:
-		return format.FtSymlink
-	}
-	return format.FtUnknown
 }
