@@ -43,6 +43,7 @@ func (r *replayer) addDirEntries(h *transaction.Handle, n name) error {
 }
 
 func (r *replayer) addRef(h *transaction.Handle, n name) error {
+	r.touched[n.ino], r.touched[n.dir] = true, true
 	k := format.Key{ObjectID: n.ino, Type: format.InodeRefKey, Offset: n.dir}
 	d, ok, err := r.lookup(k)
 	var refs format.InodeRefItem
@@ -53,12 +54,29 @@ func (r *replayer) addRef(h *transaction.Handle, n name) error {
 		return fmt.Errorf("%v: %w", k, err)
 	}
 	data := append(refs, format.InodeRef{Index: n.idx, Name: n.name}).Encode()
-	if len(data) > int(format.MaxItemSize(r.fs.NodeSize())) {
-		return fmt.Errorf("%w: inode %d: names in directory %d overflow INODE_REF (extended refs are not replayed)",
+	if len(data) <= int(format.MaxItemSize(r.fs.NodeSize())) {
+		return r.put(h, k, data)
+	}
+	return r.addExtref(h, n)
+}
+
+// addExtref records the link in an INODE_EXTREF item, where names go once
+// the inode's INODE_REF for that directory is full (EXTENDED_IREF).
+func (r *replayer) addExtref(h *transaction.Handle, n name) error {
+	if r.fs.Super().IncompatFlags&format.IncompatExtendedIref == 0 {
+		return fmt.Errorf("%w: inode %d: names in directory %d overflow INODE_REF and the filesystem has no EXTENDED_IREF",
 			transaction.ErrUnsupported, n.ino, n.dir)
 	}
-	r.touched[n.ino], r.touched[n.dir] = true, true
-	return r.put(h, k, data)
+	k := format.Key{ObjectID: n.ino, Type: format.InodeExtrefKey, Offset: format.ExtrefHash(n.dir, n.name)}
+	d, ok, err := r.lookup(k)
+	var refs format.InodeExtrefItem
+	if ok {
+		refs, err = format.DecodeInodeExtrefs(d)
+	}
+	if err != nil {
+		return fmt.Errorf("%v: %w", k, err)
+	}
+	return r.put(h, k, append(refs, format.InodeExtref{Parent: n.dir, Index: n.idx, Name: n.name}).Encode())
 }
 
 // removeName deletes the link's DIR_INDEX, its DIR_ITEM entry and its
