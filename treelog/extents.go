@@ -151,28 +151,39 @@ func (r *replayer) cut(h *transaction.Handle, k format.Key, fe *format.FileExten
 	if err := r.del(h, k); err != nil {
 		return err
 	}
-	disk := fe.DiskBytenr != 0 && fe.Type != format.FileExtentInline
-	refOff := k.Offset - fe.Offset
 	kept := 0
-	if from < start {
-		head := *fe
-		head.NumBytes = start - from
-		if err := ctree.InsertItem(h, r.sub, k, head.Encode()); err != nil {
+	for _, p := range pieces(k, fe, start, end, to) {
+		if err := ctree.InsertItem(h, r.sub, p.key, p.fe.Encode()); err != nil {
 			return err
 		}
 		kept++
+	}
+	if fe.DiskBytenr != 0 && fe.Type != format.FileExtentInline && kept != 1 {
+		h.AddDataRef(fe.DiskBytenr, fe.DiskNumBytes, r.id, k.ObjectID, k.Offset-fe.Offset, int64(kept-1))
+	}
+	return nil
+}
+
+// piece is what stays of a cut file extent item.
+type piece struct {
+	key format.Key
+	fe  format.FileExtent
+}
+
+// pieces are the parts of the item (k, fe), covering [k.Offset, to), left
+// outside [start, end).
+func pieces(k format.Key, fe *format.FileExtent, start, end, to uint64) []piece {
+	var out []piece
+	if k.Offset < start {
+		head := *fe
+		head.NumBytes = start - k.Offset
+		out = append(out, piece{k, head})
 	}
 	if to > end {
 		tail := *fe
-		tail.Offset += end - from
+		tail.Offset += end - k.Offset
 		tail.NumBytes = to - end
-		if err := ctree.InsertItem(h, r.sub, format.Key{ObjectID: k.ObjectID, Type: k.Type, Offset: end}, tail.Encode()); err != nil {
-			return err
-		}
-		kept++
+		out = append(out, piece{format.Key{ObjectID: k.ObjectID, Type: k.Type, Offset: end}, tail})
 	}
-	if disk && kept != 1 {
-		h.AddDataRef(fe.DiskBytenr, fe.DiskNumBytes, r.id, k.ObjectID, refOff, int64(kept-1))
-	}
-	return nil
+	return out
 }

@@ -34,6 +34,19 @@ func (r *replayer) lookup(k format.Key) ([]byte, bool, error) {
 	return d, true, nil
 }
 
+// decoded reads the subvolume's item k through decode; absent, it is
+// decode's zero value and ok is false.
+func decoded[T any](r *replayer, k format.Key, decode func([]byte) (T, error)) (v T, ok bool, err error) {
+	d, ok, err := r.lookup(k)
+	if ok {
+		v, err = decode(d)
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("%v: %w", k, err)
+	}
+	return v, ok, nil
+}
+
 // put writes the item k of the subvolume, replacing one that exists.
 func (r *replayer) put(h *transaction.Handle, k format.Key, data []byte) error {
 	if err := r.del(h, k); err != nil {

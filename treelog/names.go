@@ -28,13 +28,9 @@ func (r *replayer) addName(n name) error {
 func (r *replayer) addDirEntries(h *transaction.Handle, n name) error {
 	e := format.DirEntry{Location: inodeKey(n.ino), Transid: h.Transid(), Type: n.ftype, Name: n.name}
 	k := format.Key{ObjectID: n.dir, Type: format.DirItemKey, Offset: format.NameHash(n.name)}
-	d, ok, err := r.lookup(k)
-	var entries format.DirItem
-	if ok {
-		entries, err = format.DecodeDirItem(d)
-	}
+	entries, _, err := decoded(r, k, format.DecodeDirItem)
 	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
+		return err
 	}
 	if err := r.put(h, k, append(entries, e).Encode()); err != nil {
 		return err
@@ -45,13 +41,9 @@ func (r *replayer) addDirEntries(h *transaction.Handle, n name) error {
 func (r *replayer) addRef(h *transaction.Handle, n name) error {
 	r.touched[n.ino], r.touched[n.dir] = true, true
 	k := format.Key{ObjectID: n.ino, Type: format.InodeRefKey, Offset: n.dir}
-	d, ok, err := r.lookup(k)
-	var refs format.InodeRefItem
-	if ok {
-		refs, err = format.DecodeInodeRefs(d)
-	}
+	refs, _, err := decoded(r, k, format.DecodeInodeRefs)
 	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
+		return err
 	}
 	data := append(refs, format.InodeRef{Index: n.idx, Name: n.name}).Encode()
 	if len(data) <= int(format.MaxItemSize(r.fs.NodeSize())) {
@@ -68,13 +60,9 @@ func (r *replayer) addExtref(h *transaction.Handle, n name) error {
 			transaction.ErrUnsupported, n.ino, n.dir)
 	}
 	k := format.Key{ObjectID: n.ino, Type: format.InodeExtrefKey, Offset: format.ExtrefHash(n.dir, n.name)}
-	d, ok, err := r.lookup(k)
-	var refs format.InodeExtrefItem
-	if ok {
-		refs, err = format.DecodeInodeExtrefs(d)
-	}
+	refs, _, err := decoded(r, k, format.DecodeInodeExtrefs)
 	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
+		return err
 	}
 	return r.put(h, k, append(refs, format.InodeExtref{Parent: n.dir, Index: n.idx, Name: n.name}).Encode())
 }
@@ -102,39 +90,27 @@ func (r *replayer) removeName(n name) error {
 
 // dropEntry removes the entry called nm from the DIR_ITEM k.
 func (r *replayer) dropEntry(h *transaction.Handle, k format.Key, nm []byte) error {
-	d, ok, err := r.lookup(k)
+	entries, ok, err := decoded(r, k, format.DecodeDirItem)
 	if !ok || err != nil {
 		return err
-	}
-	entries, err := format.DecodeDirItem(d)
-	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
 	}
 	entries = slices.DeleteFunc(entries, func(e format.DirEntry) bool { return bytes.Equal(e.Name, nm) })
 	return r.rewrite(h, k, len(entries), format.DirItem(entries).Encode())
 }
 
 func (r *replayer) dropRef(h *transaction.Handle, k format.Key, nm []byte) error {
-	d, ok, err := r.lookup(k)
+	refs, ok, err := decoded(r, k, format.DecodeInodeRefs)
 	if !ok || err != nil {
 		return err
-	}
-	refs, err := format.DecodeInodeRefs(d)
-	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
 	}
 	refs = slices.DeleteFunc(refs, func(e format.InodeRef) bool { return bytes.Equal(e.Name, nm) })
 	return r.rewrite(h, k, len(refs), refs.Encode())
 }
 
 func (r *replayer) dropExtref(h *transaction.Handle, k format.Key, dir uint64, nm []byte) error {
-	d, ok, err := r.lookup(k)
+	refs, ok, err := decoded(r, k, format.DecodeInodeExtrefs)
 	if !ok || err != nil {
 		return err
-	}
-	refs, err := format.DecodeInodeExtrefs(d)
-	if err != nil {
-		return fmt.Errorf("%v: %w", k, err)
 	}
 	refs = slices.DeleteFunc(refs, func(e format.InodeExtref) bool { return e.Parent == dir && bytes.Equal(e.Name, nm) })
 	return r.rewrite(h, k, len(refs), refs.Encode())

@@ -27,6 +27,11 @@ func Replay(fs *transaction.FS) error {
 	if err != nil {
 		return err
 	}
+	return replayAll(rs)
+}
+
+// replayAll takes every log's data extents first, then replays each log.
+func replayAll(rs []*replayer) error {
 	for _, r := range rs {
 		if err := r.adoptData(); err != nil {
 			return err
@@ -93,28 +98,37 @@ type replayer struct {
 func replayers(fs *transaction.FS, l *Log) ([]*replayer, error) {
 	var out []*replayer
 	for _, s := range l.Subvols {
-		sub, err := fs.Tree(s.ID)
+		r, err := newReplayer(fs, s)
 		if err != nil {
-			return nil, fmt.Errorf("log of subvolume %d: %w", s.ID, err)
-		}
-		if err := checkUnshared(fs, s.ID); err != nil {
 			return nil, err
-		}
-		r := &replayer{fs: fs, id: s.ID, log: s.Tree, sub: sub, touched: map[uint64]bool{}}
-		r.byKind = map[kind][]ctree.Item{}
-		it := s.Tree.ScanFrom(format.Key{})
-		for it.Next() {
-			item := it.Item()
-			r.items = append(r.items, item)
-			k := kind{item.Key.ObjectID, item.Key.Type}
-			r.byKind[k] = append(r.byKind[k], item)
-		}
-		if err := it.Err(); err != nil {
-			return nil, fmt.Errorf("log tree of subvolume %d: %w", s.ID, err)
 		}
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// newReplayer reads the subvolume log s whole (logs are small) and finds
+// its subvolume, which must not share blocks.
+func newReplayer(fs *transaction.FS, s Subvol) (*replayer, error) {
+	sub, err := fs.Tree(s.ID)
+	if err != nil {
+		return nil, fmt.Errorf("log of subvolume %d: %w", s.ID, err)
+	}
+	if err := checkUnshared(fs, s.ID); err != nil {
+		return nil, err
+	}
+	r := &replayer{fs: fs, id: s.ID, log: s.Tree, sub: sub, touched: map[uint64]bool{}, byKind: map[kind][]ctree.Item{}}
+	it := s.Tree.ScanFrom(format.Key{})
+	for it.Next() {
+		item := it.Item()
+		r.items = append(r.items, item)
+		k := kind{item.Key.ObjectID, item.Key.Type}
+		r.byKind[k] = append(r.byKind[k], item)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("log tree of subvolume %d: %w", s.ID, err)
+	}
+	return r, nil
 }
 
 // run replays in the kernel's order: inode items (with the deletions
