@@ -50,7 +50,9 @@ func TestLogReplayRandom(t *testing.T) {
 				fscktest.Run(t, "cp", "--sparse=always", crash, filepath.Join(dir, fmt.Sprintf("log-%d-%d.img", seed, run)))
 			}
 			if superOf(t, crash).LogRoot == 0 {
-				t.Skipf("seed %d run %d: the kernel committed instead of logging three times", seed, run)
+				msg := fmt.Sprintf("SKIP: seed %d run %d: the kernel committed instead of logging, three times: nothing to replay", seed, run)
+				loudOnce(msg)
+				t.Skip(msg)
 			}
 			ours := fscktest.Copy(t, crash)
 			replayWithCowfs(t, ours)
