@@ -192,3 +192,24 @@ func TestLogReplaySnapshotRefused(t *testing.T) {
 	require.Contains(t, strings.Join(kernelView(t, img), "\n"), "snap/logged ")
 	btrfsCheck(t, img)
 }
+
+// TestZeroLogBadInput: a file that is not btrfs, and a missing one, exit
+// 1 with one line, and nothing is written.
+func TestZeroLogBadInput(t *testing.T) {
+	bin := buildCowfs(t)
+	junk := filepath.Join(t.TempDir(), "junk.img")
+	b := make([]byte, 1<<20)
+	for i := range b {
+		b[i] = byte(i*131 + i>>7)
+	}
+	require.NoError(t, os.WriteFile(junk, b, 0o644))
+	missing := filepath.Join(t.TempDir(), "missing.img")
+	for _, p := range []string{junk, missing} {
+		r := runCmd(t, bin, "zero-log", p)
+		require.Equal(t, 1, r.Code, "zero-log %s: %s", p, r.Stderr)
+		require.Equal(t, 1, strings.Count(r.Stderr, "\n"), "one line: %q", r.Stderr)
+		require.Contains(t, r.Stderr, p)
+	}
+	require.Equal(t, sha256.Sum256(b), digest(t, junk), "zero-log wrote to a file that is not btrfs")
+	require.NoFileExists(t, missing, "zero-log created a file")
+}
