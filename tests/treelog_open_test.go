@@ -213,3 +213,20 @@ func TestZeroLogBadInput(t *testing.T) {
 	require.Equal(t, sha256.Sum256(b), digest(t, junk), "zero-log wrote to a file that is not btrfs")
 	require.NoFileExists(t, missing, "zero-log created a file")
 }
+
+// TestLogFreeSpaceTreeImage: an image with a free-space tree opens only
+// read-only, so its log cannot be replayed by cowfs: the open says so and
+// points to the kernel.
+func TestLogFreeSpaceTreeImage(t *testing.T) {
+	needKernelMount(t)
+	img := fscktest.Mkfs(t, 256<<20, "-m", "single", "-d", "single")
+	img = fscktest.PopulateWithLog(t, img, fscktest.LogFill(t))
+	require.NotZero(t, superOf(t, img).LogRoot)
+	var log strings.Builder
+	opts := cowfs.DefaultOptions()
+	opts.Log = &log
+	_, err := cowfs.Open(img, opts)
+	require.ErrorIs(t, err, transaction.ErrLogReplay)
+	require.ErrorContains(t, err, "free-space tree")
+	require.NotContains(t, err.Error(), "\n")
+}
