@@ -169,7 +169,7 @@ func (fs *FS) insertInode(h handle, dir uint64, name string, ino, index uint64, 
 	if err := ctree.InsertItems(h, fs.root, keys, [][]byte{ii.Encode(), ref.Encode()}); err != nil {
 		return fmt.Errorf("inode %d: %w", ino, err)
 	}
-	if err := fs.addDirEntries(h, dir, name, ino, fileType(ii.Mode), index, timeOf(ii.Ctime)); err != nil {
+	if err := fs.addDirEntries(h, dir, name, ino, format.FileTypeOf(ii.Mode), index, timeOf(ii.Ctime)); err != nil {
 		return err
 	}
 	if target == "" {

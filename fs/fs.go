@@ -15,6 +15,7 @@ import (
 	"cowfs/disk"
 	"cowfs/disk/format"
 	"cowfs/transaction"
+	"cowfs/treelog"
 )
 
 // Bounds of one handle dropping file extents (truncate.go): at most
@@ -82,7 +83,9 @@ type FS struct {
 // read-only with a warning; a valid one (what mkfs.btrfs makes by default)
 // is kept by every commit. A read-write open
 // deletes the inodes left by an interrupted unlink (orphans), as the
-// kernel does at mount.
+// kernel does at mount. A read-write open of an image holding an fsync
+// log replays it first and commits (treelog.Replay); a read-only one is
+// refused unless opts.Transaction.NoLogReplay.
 func Open(path string, opts Options) (*FS, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -102,7 +105,11 @@ func Open(path string, opts Options) (*FS, error) {
 			to.ReadOnly = true
 		}
 	}
+	to.ReplayLog = treelog.Replay
 	t, err := transaction.OpenFile(path, to)
+	if to.ReadOnly && !opts.Transaction.ReadOnly && errors.Is(err, transaction.ErrLogReplay) {
+		return nil, fmt.Errorf("%w; cowfs cannot replay it into an image with a free-space tree: mount it once with the kernel", err)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -38,27 +38,6 @@ func checkName(op string, dir uint64, name string) error {
 
 func isDot(name string) bool { return name == "." || name == ".." }
 
-// fileType is the directory-entry type of a mode.
-func fileType(mode uint32) uint8 {
-	switch mode & syscall.S_IFMT {
-	case syscall.S_IFREG:
-		return format.FtRegFile
-	case syscall.S_IFDIR:
-		return format.FtDir
-	case syscall.S_IFCHR:
-		return format.FtChrdev
-	case syscall.S_IFBLK:
-		return format.FtBlkdev
-	case syscall.S_IFIFO:
-		return format.FtFifo
-	case syscall.S_IFSOCK:
-		return format.FtSock
-	case syscall.S_IFLNK:
-		return format.FtSymlink
-	}
-	return format.FtUnknown
-}
-
 func isDir(mode uint32) bool { return mode&syscall.S_IFMT == syscall.S_IFDIR }
 
 // dirInode reads the INODE_ITEM of a directory: ENOTDIR when ino is

@@ -53,7 +53,7 @@ func (fs *FS) Link(ino, dir uint64, name string) (Attr, error) {
 	}
 	err = fs.run("link", ino, linkItems, func(h handle) error {
 		now := time.Now()
-		if err := fs.addLink(h, dir, name, ino, fileType(ii.Mode), index, now); err != nil {
+		if err := fs.addLink(h, dir, name, ino, format.FileTypeOf(ii.Mode), index, now); err != nil {
 			return err
 		}
 		ii, err = fs.updateInode(h, ino, func(ii *format.InodeItem) {

@@ -51,6 +51,9 @@ func Open(dev disk.Device, opts Options) (*FS, error) {
 	if err := opts.Validate(sb.NodeSize); err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
+	if err := checkLog(sb, opts); err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
 	fs := newFS(dev, opts)
 	fs.mu.super = *sb
 	fs.mu.backupI = nextBackupSlot(sb)
@@ -62,6 +65,9 @@ func Open(dev disk.Device, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("open: %w", err)
 	}
 	fs.mu.cur = newTransaction(sb.Generation + 1)
+	if err := fs.replayLog(sb); err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
 	fs.startCommitter()
 	return fs, nil
 }
@@ -100,10 +106,6 @@ func checkFeatures(sb *format.Super, ro bool) error {
 	}
 	if sb.CompatRoFlags&^compatRoWritable != 0 {
 		return fmt.Errorf("%w: compat_ro flags %#x: open read-only", ErrUnsupported, sb.CompatRoFlags)
-	}
-	if sb.LogRoot != 0 {
-		return fmt.Errorf("%w: a log tree is pending replay (log_root %d): mount with the kernel once, or open read-only",
-			ErrUnsupported, sb.LogRoot)
 	}
 	return nil
 }

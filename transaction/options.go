@@ -59,6 +59,15 @@ type Options struct {
 	// IgnoreFreeSpaceTree derives free space from the extent tree even
 	// when a valid free-space tree is there (a cross-check for tests).
 	IgnoreFreeSpaceTree bool
+	// NoLogReplay (read-only opens only) opens an image holding a log tree
+	// at its last commit, the log left as it is: the kernel's
+	// rescue=nologreplay. Without it a read-only open of such an image is
+	// refused, as the kernel refuses one on read-only media.
+	NoLogReplay bool
+	// ReplayLog replays a pending log tree at a read-write open, before
+	// the first commit can run (fs.Open sets it to treelog.Replay). A
+	// read-write open of an image holding a log is refused without it.
+	ReplayLog func(*FS) error
 }
 
 // ErrInvalidOptions marks every error of Options.Validate.
@@ -83,6 +92,9 @@ func (o Options) Validate(nodesize uint32) error {
 	if o.Reservations != Strict && o.Reservations != Lenient {
 		return fmt.Errorf("%w: unknown reservation mode %d", ErrInvalidOptions, int(o.Reservations))
 	}
+	if o.NoLogReplay && !o.ReadOnly {
+		return fmt.Errorf("%w: no-log-replay needs a read-only open", ErrInvalidOptions)
+	}
 	if o.CommitInterval == 0 {
 		return fmt.Errorf("%w: commit interval 0 (use a negative value to disable the timer)", ErrInvalidOptions)
 	}
@@ -96,6 +108,10 @@ func (o Options) String() string {
 	if o.CommitInterval < 0 {
 		interval = "off"
 	}
-	return fmt.Sprintf("%s %s commit-interval=%s reservations=%s read-only=%v ignore-free-space-tree=%v",
+	s := fmt.Sprintf("%s %s commit-interval=%s reservations=%s read-only=%v ignore-free-space-tree=%v",
 		o.Cache, o.Tree, interval, o.Reservations, o.ReadOnly, o.IgnoreFreeSpaceTree)
+	if o.NoLogReplay {
+		s += " no-log-replay"
+	}
+	return s
 }

@@ -25,6 +25,7 @@ type mountFlags struct {
 	policy, reservations, order      string
 	unsafePolicy                     bool
 	readOnly, allowOther, noChecks   bool
+	noLogReplay                      bool
 	background, debug, writeback     bool
 	readyFD                          int
 	log, cpuProfile                  string
@@ -40,6 +41,12 @@ is unmounted (cowfs umount, umount, fusermount3 -u) or the daemon gets SIGINT or
 SIGTERM; then it commits and exits. Writes reach the image at fsync, at every
 commit (--commit-interval, and cowfs sync MOUNTPOINT) and at unmount; a crash
 loses at most what came after the last commit, never the image's consistency.
+
+An image holding an fsync log (written by the kernel, which crashed or was copied
+before its next commit) is replayed at a read-write mount, then committed; a
+read-only mount of it is refused ("log replay required on RO media", as the
+kernel says) unless --no-log-replay, which shows the last commit and leaves the
+log alone. cowfs zero-log drops such a log.
 
 An image with a free-space tree (the default of mkfs.btrfs and cowfs mkfs) is
 kept valid by every commit; one whose tree is not marked valid (the kernel
@@ -72,6 +79,7 @@ or the final commit failed; 2 bad usage.`,
 	fl.StringVar(&f.order, "writeback-order", d.Cache.Order.String(), orderUsage)
 	fl.StringVar(&f.reservations, "reservations", d.Reservations.String(), reservationsUsage)
 	fl.BoolVar(&f.readOnly, "read-only", false, "mount read-only")
+	fl.BoolVar(&f.noLogReplay, "no-log-replay", false, "mount an image holding an fsync log read-only at its last commit, without replaying the log (the kernel's rescue=nologreplay)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users use the mount (FUSE allow_other)")
 	fl.BoolVar(&f.noChecks, "no-permission-checks", false, "check no permissions or ACLs: whoever reaches the mount may do anything (warns; not with --allow-other)")
 	fl.Bool("default-permissions", true, "")
@@ -95,7 +103,8 @@ func (f mountFlags) options() (fs.Options, error) {
 	if f.commitInterval == 0 {
 		t.CommitInterval = -1
 	}
-	t.ReadOnly = f.readOnly
+	t.ReadOnly = f.readOnly || f.noLogReplay
+	t.NoLogReplay = f.noLogReplay
 	var err error
 	for _, s := range []struct {
 		name, v string
