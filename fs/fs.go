@@ -108,7 +108,7 @@ func Open(path string, opts Options) (*FS, error) {
 	to.ReplayLog = treelog.Replay
 	t, err := transaction.OpenFile(path, to)
 	if to.ReadOnly && !opts.Transaction.ReadOnly && errors.Is(err, transaction.ErrLogReplay) {
-		return nil, fmt.Errorf("%w; cowfs cannot replay it into an image with a free-space tree: mount it once with the kernel", err)
+		return nil, fmt.Errorf("%w; cowfs cannot replay it while the free-space tree is not valid: mount it once with the kernel", err)
 	}
 	if err != nil {
 		return nil, err
