@@ -19,7 +19,7 @@ type device struct {
 var _ disk.Device = (*device)(nil)
 
 // newDevice is a device over a fresh layer on top of im.
-func newDevice(im *image) *device { return &device{im: newImage(im.base, im)} }
+func newDevice(im *image) *device { return &device{im: newImage(im.size, im)} }
 
 func (d *device) check(n int, off int64) error {
 	if off < 0 || off+int64(n) > d.Size() {
@@ -68,8 +68,8 @@ func (d *device) Flush() error {
 	return nil
 }
 
-// Size is the base's size.
-func (d *device) Size() int64 { return int64(len(d.im.base)) }
+// Size is the image's size.
+func (d *device) Size() int64 { return d.im.size }
 
 // Stats counts the state's writes and flushes (reads are not counted).
 func (d *device) Stats() disk.Stats {

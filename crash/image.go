@@ -10,19 +10,23 @@ import (
 // pageSize is the granularity of the images' copy-on-write pages.
 const pageSize = 4096
 
+// zeroPage is the content of every page no layer holds.
+var zeroPage = make([]byte, pageSize)
+
 // image is a device's content as pages over a lower layer: its own pages,
-// else the lower image's, else the immutable base. Only pages that differ
-// from the base are kept, so digest, the XOR of a hash of every such page
-// and its index, names the content: equal contents, equal digests.
+// else the lower image's, else zeros (a recording starts from a zeroed
+// device: mkfs is recorded too). digest, the XOR of a hash of every
+// non-zero page and its index, names the content: equal contents, equal
+// digests, whichever layers hold the pages.
 type image struct {
-	base   []byte
+	size   int64
 	lower  *image
 	pages  map[int64][]byte
 	digest uint64
 }
 
-func newImage(base []byte, lower *image) *image {
-	im := &image{base: base, lower: lower, pages: map[int64][]byte{}}
+func newImage(size int64, lower *image) *image {
+	im := &image{size: size, lower: lower, pages: map[int64][]byte{}}
 	if lower != nil {
 		im.digest = lower.digest
 	}
@@ -36,7 +40,7 @@ func (im *image) page(i int64) []byte {
 			return p
 		}
 	}
-	return im.base[i*pageSize : (i+1)*pageSize]
+	return zeroPage
 }
 
 // pageHash names page i holding p.
@@ -49,9 +53,9 @@ func pageHash(i int64, p []byte) uint64 {
 	return d.Sum64()
 }
 
-// contribution is page i's share of the digest: 0 when it is the base's.
+// contribution is page i's share of the digest: 0 for a zero page.
 func (im *image) contribution(i int64, p []byte) uint64 {
-	if bytes.Equal(p, im.base[i*pageSize:(i+1)*pageSize]) {
+	if bytes.Equal(p, zeroPage) {
 		return 0
 	}
 	return pageHash(i, p)
@@ -91,7 +95,7 @@ func (im *image) read(p []byte, off int64) {
 
 // flatten folds the image into a full copy of the device.
 func (im *image) flatten() []byte {
-	out := bytes.Clone(im.base)
+	out := make([]byte, im.size)
 	im.read(out, 0)
 	return out
 }

@@ -69,11 +69,17 @@ type cutter struct {
 	emit     func(State, *device) error
 }
 
-// cut enumerates the states of a recording made over base.
-func cut(base []byte, log []disk.RecEntry, opts CutOptions, emit func(State, *device) error) error {
-	c := &cutter{log: log, opts: opts, durable: newImage(base, nil), emit: emit}
-	for i, e := range log {
-		if err := c.entry(i, e); err != nil {
+// cut enumerates the states of a recording of a zeroed device of size
+// bytes; the first from entries (mkfs) all land before any crash.
+func cut(size int64, log []disk.RecEntry, from int, opts CutOptions, emit func(State, *device) error) error {
+	c := &cutter{log: log, opts: opts, durable: newImage(size, nil), emit: emit}
+	for _, e := range log[:from] {
+		if e.IsWrite() {
+			c.durable.write(e.Data, e.Off)
+		}
+	}
+	for i, e := range log[from:] {
+		if err := c.entry(from+i, e); err != nil {
 			return err
 		}
 	}

@@ -45,13 +45,12 @@ func content(t *testing.T, d *device) string {
 // each, and the digest names the content (equal contents, equal digests,
 // whatever layers built them).
 func TestCutStates(t *testing.T) {
-	base := make([]byte, 64<<10)
 	got := map[string]string{}
 	digests := map[string]uint64{}
-	err := cut(base, tinyLog(), DefaultCutOptions(), func(s State, d *device) error {
+	err := cut(64<<10, tinyLog(), 0, DefaultCutOptions(), func(s State, d *device) error {
 		c := content(t, d)
 		got[s.ID()] = c
-		fresh := newImage(base, nil)
+		fresh := newImage(64<<10, nil)
 		fresh.write(d.im.flatten(), 0)
 		require.Equal(t, fresh.digest, d.im.digest, s.ID())
 		if prev, ok := digests[c]; ok {
@@ -66,7 +65,7 @@ func TestCutStates(t *testing.T) {
 		"L2@2:[]": "----", "L2@2:[0]": "A---", "L2@2:[1]": "-B--", "L2@2:[0 1]": "AB--",
 		"L3@2:[]+0[:512]": "a---", "L3@2:[0]+1[:512]": "Ab--",
 		"L0@3:[3]": "ABC-", "L1@3:[]": "AB--", "L3@3:[]+3[:512]": "ABc-",
-		"L0@4:[]": "ABC-",
+		"L0@4:[]":  "ABC-",
 		"L0@6:[5]": "ABCD", "L1@6:[]": "ABC-", "L3@6:[]+5[:512]": "ABCd",
 	}, got)
 	require.Len(t, digests, 10)
@@ -74,8 +73,7 @@ func TestCutStates(t *testing.T) {
 
 // A state's own writes (recovery's) never reach the layers it shares.
 func TestDeviceWritesStayPrivate(t *testing.T) {
-	base := make([]byte, 64<<10)
-	durable := newImage(base, nil)
+	durable := newImage(64<<10, nil)
 	durable.write([]byte("durable"), 100)
 	d := newDevice(durable)
 	require.NoError(t, d.WriteAt([]byte("private"), 100, disk.KindMeta))
@@ -84,6 +82,6 @@ func TestDeviceWritesStayPrivate(t *testing.T) {
 	require.Equal(t, "private", string(p))
 	durable.read(p, 100)
 	require.Equal(t, "durable", string(p))
-	require.Zero(t, base[100])
+	require.Zero(t, zeroPage[100])
 	require.Error(t, d.ReadAt(p, 64<<10-3, disk.KindMeta))
 }

@@ -84,25 +84,60 @@ func Open(path string, opts Options) (*FS, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = os.Stderr
-	}
+	log := opts.logger()
 	to := opts.Transaction
 	if !to.ReadOnly {
 		fst, err := hasFreeSpaceTree(path)
 		if err != nil {
 			return nil, err
 		}
-		if fst {
-			fmt.Fprintf(log, "cowfs: %s has a free-space tree, which cowfs does not keep: opened read-only (make images with mkfs.btrfs -R ^free-space-tree)\n", path)
-			to.ReadOnly = true
-		}
+		to.ReadOnly = fst && warnFreeSpaceTree(log, path)
 	}
 	t, err := transaction.OpenFile(path, to)
 	if err != nil {
 		return nil, err
 	}
+	return withTransaction(t, opts, log)
+}
+
+// OpenDevice is Open on a device the caller owns (Close leaves it open):
+// the crash harness opens its in-memory crash states with it.
+func OpenDevice(dev disk.Device, opts Options) (*FS, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.logger()
+	to := opts.Transaction
+	if !to.ReadOnly {
+		sb, err := checker.ReadSuper(dev)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		to.ReadOnly = sb.CompatRoFlags&format.CompatRoFreeSpaceTree != 0 && warnFreeSpaceTree(log, "the device")
+	}
+	t, err := transaction.Open(dev, to)
+	if err != nil {
+		return nil, err
+	}
+	return withTransaction(t, opts, log)
+}
+
+// logger is where warnings go: Log, or stderr.
+func (o Options) logger() io.Writer {
+	if o.Log == nil {
+		return os.Stderr
+	}
+	return o.Log
+}
+
+// warnFreeSpaceTree says why an image opens read-only; it returns true.
+func warnFreeSpaceTree(log io.Writer, what string) bool {
+	fmt.Fprintf(log, "cowfs: %s has a free-space tree, which cowfs does not keep: opened read-only (make images with mkfs.btrfs -R ^free-space-tree)\n", what)
+	return true
+}
+
+// withTransaction opens the filesystem layer over t, closing t on failure.
+func withTransaction(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 	t.SetLog(log)
 	fs, err := newFS(t, opts, log)
 	if err != nil {

@@ -1,0 +1,98 @@
+package crash
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"cowfs/ctree"
+	"cowfs/disk"
+	"cowfs/fs"
+	"cowfs/mkfs"
+)
+
+// DefaultImageSize holds the primary superblock and its first mirror (at
+// 64 MiB).
+const DefaultImageSize = 80 << 20
+
+// Config is one campaign: a workload under a policy, cut at the levels.
+type Config struct {
+	Workload Workload
+	Policy   ctree.Policy
+	Cut      CutOptions
+	// BtrfsCheck: btrfs check runs on every new L0 state and on every
+	// BtrfsCheckEvery-th other new state; 0 never runs it.
+	BtrfsCheckEvery int
+	// Out receives the reproducer of each failure; "" writes none.
+	Out       string
+	ImageSize int64
+}
+
+// recording is a workload's run on a zeroed device of size bytes: what
+// mkfs wrote (the first from entries), what the workload wrote, and the
+// models of its commits.
+type recording struct {
+	size int64
+	from int
+	log  []disk.RecEntry
+	env  *Env
+}
+
+// fsOptions are the options of the filesystem a workload runs on.
+func fsOptions(p ctree.Policy, readOnly bool) fs.Options {
+	o := fs.DefaultOptions()
+	o.Transaction.CommitInterval = -1
+	o.Transaction.Tree.Policy = p
+	o.Transaction.ReadOnly = readOnly
+	o.Transaction.Cache.Budget = 4 << 20
+	o.DirtyThreshold = 0
+	o.Log = io.Discard
+	return o
+}
+
+// record makes an image, runs the workload on it through the recorder and
+// returns the recording.
+func record(cfg Config) (*recording, error) {
+	rec := disk.NewRecordDevice(disk.NewMemDevice(cfg.ImageSize))
+	if _, err := mkfs.Make(rec, mkfs.DefaultOptions()); err != nil {
+		return nil, fmt.Errorf("mkfs: %w", err)
+	}
+	r := &recording{size: cfg.ImageSize, from: rec.Len()}
+	f, err := fs.OpenDevice(rec, fsOptions(cfg.Policy, false))
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	r.env = &Env{FS: f, rec: rec, models: map[uint64]snapshot{}}
+	err = r.env.record()
+	if err == nil {
+		err = cfg.Workload.Run(r.env)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close: %w", cerr)
+	}
+	r.log = rec.Entries()
+	if err != nil {
+		return nil, fmt.Errorf("workload %s: %w", cfg.Workload.Name, err)
+	}
+	return r, nil
+}
+
+// Run records the workload and checks every distinct crash state of it.
+func Run(cfg Config) (*Result, error) {
+	if cfg.ImageSize == 0 {
+		cfg.ImageSize = DefaultImageSize
+	}
+	start := time.Now()
+	r, err := record(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := newChecker(cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	defer ck.close()
+	err = cut(r.size, r.log, r.from, cfg.Cut, ck.check)
+	ck.res.Elapsed = time.Since(start)
+	return &ck.res, err
+}
