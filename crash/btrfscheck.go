@@ -21,7 +21,7 @@ func (c *stateChecker) btrfsCheck(s State, d *device) string {
 	if err := writeSparse(path, d.im); err != nil {
 		return err.Error()
 	}
-	out, err := exec.Command("btrfs", "check", "--readonly", path).CombinedOutput()
+	out, err := exec.Command("btrfs", "check", "--force", "--readonly", "--check-data-csum", path).CombinedOutput()
 	if err != nil {
 		return fmt.Sprintf("%v: %s", err, lastLines(out, 3))
 	}

@@ -103,7 +103,7 @@ func (c *stateChecker) oracles(s State, d *device) (string, *Failure) {
 	fail := func(oracle, detail string) (string, *Failure) {
 		return "", &Failure{State: s, Oracle: oracle, Detail: detail}
 	}
-	f, err := fs.OpenDevice(d, fsOptions(c.cfg.Policy, true))
+	f, err := fs.OpenDevice(d, fsOptions(c.cfg.Policy, true, 0))
 	if err != nil {
 		return fail("open", err.Error())
 	}
@@ -125,7 +125,7 @@ func (c *stateChecker) oracles(s State, d *device) (string, *Failure) {
 // superblock copy the state tore (torn >= 0, its offset) is expected to be
 // refused, and its problems are not findings.
 func fsckDetail(d *device, torn int64) string {
-	rep, err := fsck.Check(d, fsck.Options{})
+	rep, err := fsck.Check(d, fsck.Options{CheckDataCsum: true})
 	if err != nil {
 		return err.Error()
 	}

@@ -38,13 +38,17 @@ type recording struct {
 	env  *Env
 }
 
-// fsOptions are the options of the filesystem a workload runs on.
-func fsOptions(p ctree.Policy, readOnly bool) fs.Options {
+// fsOptions are the options of the filesystem a workload runs on, and of
+// the states' read-only opens (cacheNodes 0).
+func fsOptions(p ctree.Policy, readOnly bool, cacheNodes int) fs.Options {
 	o := fs.DefaultOptions()
 	o.Transaction.CommitInterval = -1
 	o.Transaction.Tree.Policy = p
 	o.Transaction.ReadOnly = readOnly
 	o.Transaction.Cache.Budget = 4 << 20
+	if cacheNodes > 0 {
+		o.Transaction.Cache.Budget = int64(cacheNodes) * int64(mkfs.DefaultOptions().NodeSize)
+	}
 	o.DirtyThreshold = 0
 	o.Log = io.Discard
 	return o
@@ -58,7 +62,7 @@ func record(cfg Config) (*recording, error) {
 		return nil, fmt.Errorf("mkfs: %w", err)
 	}
 	r := &recording{size: cfg.ImageSize, from: rec.Len()}
-	f, err := fs.OpenDevice(rec, fsOptions(cfg.Policy, false))
+	f, err := fs.OpenDevice(rec, fsOptions(cfg.Policy, false, cfg.Workload.CacheNodes))
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}

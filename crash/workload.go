@@ -5,4 +5,6 @@ package crash
 type Workload struct {
 	Name string
 	Run  func(*Env) error
+	// CacheNodes is the cache budget of the run, in nodes; 0 means 4 MiB.
+	CacheNodes int
 }
