@@ -26,6 +26,10 @@ type Result struct {
 	BtrfsChecks int
 	Failures    []Failure
 	Elapsed     time.Duration
+	// Phases is where the time went: record (the workload), build (the
+	// states' overlays), and each oracle's share (open, fsck, model,
+	// close, btrfs-check).
+	Phases map[string]time.Duration
 }
 
 // Failure is a state an oracle refused.
@@ -68,6 +72,7 @@ func newChecker(cfg Config, r *recording) (*stateChecker, error) {
 	}
 	c := &stateChecker{cfg: cfg, rec: r, seen: map[uint64]bool{}, tmp: tmp}
 	c.res.Workload, c.res.Policy = cfg.Workload.Name, cfg.Policy.String()
+	c.res.Phases = map[string]time.Duration{}
 	for l := range c.res.States {
 		c.res.States[l] = map[string]int{}
 	}
@@ -103,19 +108,26 @@ func (c *stateChecker) oracles(s State, d *device) (string, *Failure) {
 	fail := func(oracle, detail string) (string, *Failure) {
 		return "", &Failure{State: s, Oracle: oracle, Detail: detail}
 	}
+	lap := c.stopwatch()
 	f, err := fs.OpenDevice(d, fsOptions(c.cfg.Policy, true, 0))
+	lap("open")
 	if err != nil {
 		return fail("open", err.Error())
 	}
-	defer f.Close()
-	if detail := fsckDetail(d, c.tornSuper(s)); detail != "" {
+	defer func() { f.Close(); lap("close") }()
+	detail := fsckDetail(d, c.tornSuper(s))
+	lap("fsck")
+	if detail != "" {
 		return fail("fsck", detail)
 	}
 	verdict, oracle, detail := c.contents(s, f)
+	lap("model")
 	if oracle != "" {
 		return fail(oracle, detail)
 	}
-	if detail := c.btrfsCheck(s, d); detail != "" {
+	detail = c.btrfsCheck(s, d)
+	lap("btrfs-check")
+	if detail != "" {
 		return fail("btrfs-check", detail)
 	}
 	return verdict, nil
@@ -164,4 +176,15 @@ func (c *stateChecker) tornSuper(s State) int64 {
 		return -1
 	}
 	return c.rec.log[s.Tear].Off
+}
+
+// stopwatch returns lap, which adds the time since the previous lap (or
+// the stopwatch's start) to a phase.
+func (c *stateChecker) stopwatch() func(phase string) {
+	t := time.Now()
+	return func(phase string) {
+		now := time.Now()
+		c.res.Phases[phase] += now.Sub(t)
+		t = now
+	}
 }
