@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -26,9 +27,9 @@ type Result struct {
 	BtrfsChecks int
 	Failures    []Failure
 	Elapsed     time.Duration
-	// Phases is where the time went: record (the workload), build (the
-	// states' overlays), and each oracle's share (open, fsck, model,
-	// close, btrfs-check).
+	// Phases is where the time went: record (mkfs and the workload),
+	// build+dedup (cutting the states, their overlays and digests), and
+	// each oracle's share (open, fsck, model, close, btrfs-check).
 	Phases map[string]time.Duration
 }
 
@@ -82,8 +83,14 @@ func newChecker(cfg Config, r *recording) (*stateChecker, error) {
 // close removes the staging directory.
 func (c *stateChecker) close() { os.RemoveAll(c.tmp) }
 
+// errBudget ends a cut when Config.MaxStates states were checked.
+var errBudget = errors.New("state budget reached")
+
 // check runs the oracles on a new state and counts its verdict.
 func (c *stateChecker) check(s State, d *device) error {
+	if c.cfg.MaxStates > 0 && c.n >= c.cfg.MaxStates {
+		return errBudget
+	}
 	if c.seen[d.im.digest] {
 		c.res.Duplicates++
 		return nil
@@ -97,6 +104,9 @@ func (c *stateChecker) check(s State, d *device) error {
 		verdict = f.Oracle
 	}
 	c.res.States[s.Level][verdict]++
+	if c.cfg.Progress != nil {
+		c.cfg.Progress()
+	}
 	return nil
 }
 

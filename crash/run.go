@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -26,6 +27,10 @@ type Config struct {
 	// Out receives the reproducer of each failure; "" writes none.
 	Out       string
 	ImageSize int64
+	// MaxStates stops after this many distinct states; 0 means no limit.
+	MaxStates int
+	// Progress, if set, is called after each distinct state.
+	Progress func()
 }
 
 // recording is a workload's run on a zeroed device of size bytes: what
@@ -96,7 +101,21 @@ func Run(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	defer ck.close()
+	ck.res.Phases["record"] = time.Since(start)
 	err = cut(r.size, r.log, r.from, cfg.Cut, ck.check)
 	ck.res.Elapsed = time.Since(start)
+	ck.res.Phases["build+dedup"] = ck.res.Elapsed - sumPhases(ck.res.Phases)
+	if errors.Is(err, errBudget) {
+		err = nil
+	}
 	return &ck.res, err
+}
+
+// sumPhases is the time of every phase.
+func sumPhases(phases map[string]time.Duration) time.Duration {
+	var t time.Duration
+	for _, d := range phases {
+		t += d
+	}
+	return t
 }
