@@ -83,12 +83,13 @@ func newChecker(cfg Config, r *recording) (*stateChecker, error) {
 // close removes the staging directory.
 func (c *stateChecker) close() { os.RemoveAll(c.tmp) }
 
-// errBudget ends a cut when Config.MaxStates states were checked.
+// errBudget ends a cut when Config.MaxStates states were checked or
+// Config.MaxFailures failed.
 var errBudget = errors.New("state budget reached")
 
 // check runs the oracles on a new state and counts its verdict.
 func (c *stateChecker) check(s State, d *device) error {
-	if c.cfg.MaxStates > 0 && c.n >= c.cfg.MaxStates {
+	if c.cfg.MaxStates > 0 && c.n >= c.cfg.MaxStates || c.cfg.MaxFailures > 0 && len(c.res.Failures) >= c.cfg.MaxFailures {
 		return errBudget
 	}
 	if c.seen[d.im.digest] {

@@ -21,7 +21,6 @@ type saved struct {
 	Log              []disk.RecEntry
 	Commits          []savedCommit
 	Models           map[uint64]snapshot
-	StateID          string
 }
 
 type savedCommit struct {
@@ -29,39 +28,50 @@ type savedCommit struct {
 	Gen   uint64
 }
 
-// reproduce writes a failure's reproducer under cfg.Out: the crash image,
-// the recording it was cut from (mkfs included), and state.txt with the
-// state, the verdict and the command that rechecks it. It returns the
-// directory, or "" when Out is unset or writing failed (said in the path).
+// maxRepros bounds the reproducers one run writes: a broken protocol
+// fails thousands of states, and the first few tell the story.
+const maxRepros = 3
+
+// reproduce writes a failure's reproducer under cfg.Out: the run's
+// recording (mkfs included) once, in the run's directory, and for the
+// failure a subdirectory with the crash image and state.txt, the state
+// and the command that rechecks it. It returns the subdirectory, or ""
+// when Out is unset or the run has written maxRepros already.
 func (c *stateChecker) reproduce(f Failure, d *device) string {
-	if c.cfg.Out == "" {
+	if c.cfg.Out == "" || len(c.res.Failures) >= maxRepros {
 		return ""
 	}
-	dir := filepath.Join(c.cfg.Out, fmt.Sprintf("%s-%s-%d", strings.ReplaceAll(c.res.Workload, "/", "_"), c.res.Policy, len(c.res.Failures)))
-	if err := c.writeRepro(dir, f, d); err != nil {
+	run := filepath.Join(c.cfg.Out, strings.ReplaceAll(c.res.Workload, "/", "_")+"-"+c.res.Policy)
+	dir := filepath.Join(run, fmt.Sprint(len(c.res.Failures)))
+	if err := c.writeRepro(run, dir, f, d); err != nil {
 		return fmt.Sprintf("%s (incomplete: %v)", dir, err)
 	}
 	return dir
 }
 
-func (c *stateChecker) writeRepro(dir string, f Failure, d *device) error {
+func (c *stateChecker) writeRepro(run, dir string, f Failure, d *device) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	if len(c.res.Failures) == 0 {
+		if err := c.saveRecording(filepath.Join(run, "recording.gob")); err != nil {
+			return err
+		}
 	}
 	if err := writeSparse(filepath.Join(dir, "crash.img"), d.im); err != nil {
 		return err
 	}
-	if err := c.saveRecording(filepath.Join(dir, "recording.gob"), f.State.ID()); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "state.id"), []byte(f.State.ID()), 0o644); err != nil {
 		return err
 	}
 	text := fmt.Sprintf("%s\nrecheck: cowfs crash --replay %s\n", f, dir)
 	return os.WriteFile(filepath.Join(dir, "state.txt"), []byte(text), 0o644)
 }
 
-// saveRecording writes the recording, the models and the state's id.
-func (c *stateChecker) saveRecording(path, id string) error {
-	s := saved{Size: c.rec.size, From: c.rec.from, Workload: c.res.Workload, Policy: c.res.Policy, Cut: c.cfg.Cut, BtrfsCheckEvery: c.cfg.BtrfsCheckEvery,
-		Log: c.rec.log, Models: c.rec.env.models, StateID: id}
+// saveRecording writes the recording and the models.
+func (c *stateChecker) saveRecording(path string) error {
+	s := saved{Size: c.rec.size, From: c.rec.from, Workload: c.res.Workload, Policy: c.res.Policy, Cut: c.cfg.Cut,
+		BtrfsCheckEvery: c.cfg.BtrfsCheckEvery, Log: c.rec.log, Models: c.rec.env.models}
 	for _, cp := range c.rec.env.commits {
 		s.Commits = append(s.Commits, savedCommit{cp.entry, cp.gen})
 	}
@@ -76,12 +86,17 @@ func (c *stateChecker) saveRecording(path, id string) error {
 	return err
 }
 
-// Replay rebuilds the state a reproducer names from its recording and runs the oracles on it again; the failure, or nil when it
+// Replay rebuilds the state a reproducer directory names (state.id) from
+// its run's recording (../recording.gob) and runs the oracles on it again; the failure, or nil when it
 // now passes.
 func Replay(dir string) (*Failure, error) {
-	s, err := loadRepro(dir)
+	s, err := loadRepro(filepath.Dir(filepath.Clean(dir)))
 	if err != nil {
 		return nil, fmt.Errorf("replay %s: %w", dir, err)
+	}
+	id, err := os.ReadFile(filepath.Join(dir, "state.id"))
+	if err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
 	}
 	p, err := ctree.ParsePolicy(s.Policy)
 	if err != nil {
@@ -92,7 +107,7 @@ func Replay(dir string) (*Failure, error) {
 		env.commits = append(env.commits, commitPoint{cp.Entry, cp.Gen})
 	}
 	cfg := Config{Workload: Workload{Name: s.Workload}, Policy: p, Cut: s.Cut, BtrfsCheckEvery: s.BtrfsCheckEvery}
-	return replayState(cfg, &recording{size: s.Size, from: s.From, log: s.Log, env: env}, s.StateID)
+	return replayState(cfg, &recording{size: s.Size, from: s.From, log: s.Log, env: env}, string(id))
 }
 
 // replayState cuts the recording again and checks the one state id.

@@ -27,8 +27,9 @@ type Config struct {
 	// Out receives the reproducer of each failure; "" writes none.
 	Out       string
 	ImageSize int64
-	// MaxStates stops after this many distinct states; 0 means no limit.
-	MaxStates int
+	// MaxStates stops after this many distinct states, MaxFailures after
+	// this many failures; 0 means no limit.
+	MaxStates, MaxFailures int
 	// Progress, if set, is called after each distinct state.
 	Progress func()
 }

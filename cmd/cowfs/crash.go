@@ -43,7 +43,7 @@ not run), 2 bad usage.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.workload, "workload", "all", "all, seq1, seq1/OP/fsync|sync, data or seed")
-	fl.StringVar(&f.policy, "policy", "all", "COW policy: all, "+strings.Join(ctree.PolicyNames(), ", "))
+	fl.StringVar(&f.policy, "policy", "all", "all (every one), or one "+policyUsage())
 	fl.StringVar(&f.levels, "levels", "L0-L3", "levels: a range (L0-L2) or a list (L0,L3)")
 	fl.IntVar(&f.states, "states", 0, "stop after this many distinct states (0: every one)")
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the sampled subsets and tears")
