@@ -46,6 +46,7 @@ func runGate(t *testing.T, b inject.Bug) caught {
 	var c caught
 	cut := DefaultCutOptions()
 	cut.Exhaustive, cut.Subsets, cut.Tears = 6, 16, 2
+	cut = narrowForRace(t, cut)
 	for _, w := range gateWorkloads(t) {
 		res, err := Run(Config{Workload: w, Policy: ctree.PolicyAlways, Cut: cut, Out: t.TempDir(), MaxFailures: 20})
 		if err != nil { // the bug broke the workload itself: caught while recording

@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"flag"
 	"testing"
 	"time"
 
@@ -21,10 +22,25 @@ func policies(t *testing.T) []ctree.Policy {
 	return out
 }
 
+var seedFlag = flag.Uint64("crash.seed", 0, "seed of the campaigns' sampled subsets and tears (printed in each campaign's log)")
+
+// narrowForRace narrows a cut under the race detector (subsets exhaustive
+// to 2^4, 4 sampled beyond, one tear a write) and says so; the cut is
+// unchanged without it.
+func narrowForRace(t *testing.T, cut CutOptions) CutOptions {
+	if raceOn {
+		cut.Exhaustive, cut.Subsets, cut.Tears = min(cut.Exhaustive, 4), min(cut.Subsets, 4), 1
+		t.Logf("race detector on: cut narrowed to %+v", cut)
+	}
+	return cut
+}
+
 // campaign checks every state of the workloads under every policy, with
 // btrfs check on every new L0 state and every 50th other: no failure.
 func campaign(t *testing.T, ws []Workload, cut CutOptions) {
 	fscktest.NeedTools(t, "btrfs")
+	cut = narrowForRace(t, cut)
+	cut.Seed = *seedFlag
 	start := time.Now()
 	var distinct, dups, checks int
 	for _, p := range policies(t) {

@@ -74,6 +74,7 @@ func runCrash(cmd *cobra.Command, f crashFlags) error {
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(cmd.OutOrStdout(), "seed %d, levels %s\n", f.seed, f.levels)
 	s.Print(cmd.OutOrStdout())
 	if len(s.Failures()) > 0 {
 		return exitCode(1)
