@@ -1,11 +1,13 @@
 package crash
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -24,7 +26,11 @@ type Campaign struct {
 	// Shard of Shards: the campaign runs the (policy, workload) runs whose
 	// index modulo Shards is Shard. Shards 0 or 1 runs them all.
 	Shard, Shards int
-	Progress      func()
+	// Jobs is how many runs go at once (their states are checked in
+	// parallel); 0 or 1 runs them one by one. Progress must then be safe
+	// for concurrent calls.
+	Jobs     int
+	Progress func()
 }
 
 // Summary is a campaign's results.
@@ -33,28 +39,89 @@ type Summary struct {
 	Elapsed time.Duration
 }
 
-// Run runs the campaign's runs in order, within its state budget.
-func (c Campaign) Run() (*Summary, error) {
-	start := time.Now()
-	s := &Summary{}
-	k, left := 0, c.MaxStates
+// job is one run of a campaign: a workload under a policy.
+type job struct {
+	w Workload
+	p ctree.Policy
+}
+
+// jobs lists the campaign's runs in order, this shard's only.
+func (c Campaign) jobs() []job {
+	var out []job
+	k := 0
 	for _, p := range c.Policies {
 		for _, w := range c.Workloads {
+			if c.Shards <= 1 || k%c.Shards == c.Shard {
+				out = append(out, job{w, p})
+			}
 			k++
-			if c.Shards > 1 && (k-1)%c.Shards != c.Shard || c.MaxStates > 0 && left <= 0 {
-				continue
-			}
-			res, err := Run(Config{Workload: w, Policy: p, Cut: c.Cut, BtrfsCheckEvery: c.BtrfsCheckEvery,
-				Out: c.Out, MaxStates: left, Progress: c.Progress})
-			if err != nil {
-				return s, fmt.Errorf("%s under %s: %w", w.Name, p, err)
-			}
-			s.Runs = append(s.Runs, res)
-			left -= res.Distinct()
 		}
 	}
+	return out
+}
+
+// Run runs the campaign's runs, Jobs at a time (one at a time under a
+// state budget, which the runs spend in order); Runs keeps their order.
+func (c Campaign) Run() (*Summary, error) {
+	start := time.Now()
+	var s *Summary
+	var err error
+	if c.MaxStates > 0 {
+		s, err = c.runBudgeted()
+	} else {
+		s, err = c.runParallel(max(1, c.Jobs))
+	}
 	s.Elapsed = time.Since(start)
+	return s, err
+}
+
+// runBudgeted runs the jobs one by one until MaxStates states are checked.
+func (c Campaign) runBudgeted() (*Summary, error) {
+	s, left := &Summary{}, c.MaxStates
+	for _, j := range c.jobs() {
+		if left <= 0 {
+			break
+		}
+		res, err := c.runOne(j, left)
+		if err != nil {
+			return s, err
+		}
+		s.Runs = append(s.Runs, res)
+		left -= res.Distinct()
+	}
 	return s, nil
+}
+
+// runParallel runs the jobs on n workers.
+func (c Campaign) runParallel(n int) (*Summary, error) {
+	jobs := c.jobs()
+	runs, errs := make([]*Result, len(jobs)), make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			for i := range next {
+				runs[i], errs[i] = c.runOne(jobs[i], 0)
+			}
+		})
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	runs = slices.DeleteFunc(runs, func(r *Result) bool { return r == nil })
+	return &Summary{Runs: runs}, errors.Join(errs...)
+}
+
+// runOne runs one job within a budget of states (0: none).
+func (c Campaign) runOne(j job, budget int) (*Result, error) {
+	res, err := Run(Config{Workload: j.w, Policy: j.p, Cut: c.Cut, BtrfsCheckEvery: c.BtrfsCheckEvery,
+		Out: c.Out, MaxStates: budget, Progress: c.Progress})
+	if err != nil {
+		return nil, fmt.Errorf("%s under %s: %w", j.w.Name, j.p, err)
+	}
+	return res, nil
 }
 
 // Failures lists every run's failures.

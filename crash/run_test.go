@@ -2,8 +2,8 @@ package crash
 
 import (
 	"flag"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -35,26 +35,24 @@ func narrowForRace(t *testing.T, cut CutOptions) CutOptions {
 	return cut
 }
 
-// campaign checks every state of the workloads under every policy, with
-// btrfs check on every new L0 state and every 50th other: no failure.
+// campaign checks every state of the workloads under every policy, two
+// runs at a time, with btrfs check on every new L0 state and every 50th
+// other: no failure.
 func campaign(t *testing.T, ws []Workload, cut CutOptions) {
 	fscktest.NeedTools(t, "btrfs")
 	cut = narrowForRace(t, cut)
 	cut.Seed = *seedFlag
-	start := time.Now()
-	var distinct, dups, checks int
-	for _, p := range policies(t) {
-		for _, w := range ws {
-			res, err := Run(Config{Workload: w, Policy: p, Cut: cut, BtrfsCheckEvery: 50, Out: t.TempDir()})
-			require.NoError(t, err)
-			require.Empty(t, res.Failures, "%s under %s", w.Name, p)
-			require.Positive(t, res.States[L0][VerdictOK], "%s under %s", w.Name, p)
-			distinct, dups, checks = distinct+res.Distinct(), dups+res.Duplicates, checks+res.BtrfsChecks
-		}
+	c := Campaign{Workloads: ws, Policies: policies(t), Cut: cut, BtrfsCheckEvery: 50, Out: t.TempDir(), Jobs: 2}
+	s, err := c.Run()
+	require.NoError(t, err)
+	require.Len(t, s.Runs, len(ws)*len(c.Policies))
+	for _, r := range s.Runs {
+		require.Empty(t, r.Failures, "%s under %s", r.Workload, r.Policy)
+		require.Positive(t, r.States[L0][VerdictOK], "%s under %s", r.Workload, r.Policy)
 	}
-	el := time.Since(start)
-	t.Logf("%d workloads x %d policies, cut %+v: %d distinct states (%d duplicates), %d btrfs checks, in %v: %.0f states/s",
-		len(ws), len(policies(t)), cut, distinct, dups, checks, el.Round(time.Millisecond), float64(distinct)/el.Seconds())
+	var out strings.Builder
+	s.Print(&out)
+	t.Logf("%d workloads x %d policies, cut %+v:\n%s", len(ws), len(c.Policies), cut, out.String())
 }
 
 // Every seq-1 workload under every policy: every crash state opens, is

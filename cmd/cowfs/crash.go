@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -16,7 +17,7 @@ import (
 // crashFlags are cowfs crash's flags.
 type crashFlags struct {
 	workload, policy, levels, shard, out, replay string
-	states, btrfsEvery                           int
+	states, btrfsEvery, jobs                     int
 	seed                                         uint64
 	noProgress                                   bool
 }
@@ -51,6 +52,7 @@ not run), 2 bad usage.`,
 	fl.StringVar(&f.out, "out", "", "directory for failures' reproducers")
 	fl.IntVar(&f.btrfsEvery, "btrfs-check-every", 50, "btrfs check every new L0 state and every Nth other (0: never)")
 	fl.StringVar(&f.replay, "replay", "", "recheck the state of a reproducer directory and exit")
+	fl.IntVar(&f.jobs, "jobs", runtime.NumCPU(), "runs checked at once (without --states; with it, one)")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar")
 	return cmd
 }
@@ -98,7 +100,7 @@ func replayCrash(w io.Writer, dir string) error {
 
 // campaign builds the campaign the flags describe.
 func (f crashFlags) campaign() (crash.Campaign, error) {
-	c := crash.Campaign{Cut: crash.DefaultCutOptions(), BtrfsCheckEvery: f.btrfsEvery, Out: f.out, MaxStates: f.states}
+	c := crash.Campaign{Cut: crash.DefaultCutOptions(), BtrfsCheckEvery: f.btrfsEvery, Out: f.out, MaxStates: f.states, Jobs: f.jobs}
 	c.Cut.Seed = f.seed
 	var err error
 	if c.Workloads, err = crash.FindWorkloads(f.workload); err != nil {
@@ -113,8 +115,8 @@ func (f crashFlags) campaign() (crash.Campaign, error) {
 	if c.Shard, c.Shards, err = parseShard(f.shard); err != nil {
 		return c, fmt.Errorf("--shard %q: %w", f.shard, err)
 	}
-	if f.states < 0 || f.btrfsEvery < 0 {
-		return c, fmt.Errorf("--states and --btrfs-check-every must be >= 0")
+	if f.states < 0 || f.btrfsEvery < 0 || f.jobs < 1 {
+		return c, fmt.Errorf("--states and --btrfs-check-every must be >= 0, --jobs >= 1")
 	}
 	return c, nil
 }
