@@ -6,14 +6,17 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+
+	"cowfs/disk/format"
 )
 
 // btrfsCheck runs btrfs check on every new L0 state and every
-// BtrfsCheckEvery-th other new state: "" when clean or not sampled, else
-// its last lines of output.
+// BtrfsCheckEvery-th other new state, except those with a torn primary
+// superblock (btrfs check reads only the primary): "" when clean or not
+// sampled, else its last lines of output.
 func (c *stateChecker) btrfsCheck(s State, d *device) string {
 	every := c.cfg.BtrfsCheckEvery
-	if every <= 0 || s.Level != L0 && c.n%every != 0 || c.tornSuper(s) == 0x10000 {
+	if every <= 0 || s.Level != L0 && c.n%every != 0 || c.tornSuper(s) == format.MirrorOffset(0) {
 		return ""
 	}
 	c.res.BtrfsChecks++

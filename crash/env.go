@@ -71,12 +71,13 @@ func (e *Env) record() error {
 	return nil
 }
 
-// minGen is the generation of the last persistence point completed
-// before log entry i: a crash there must keep at least it.
+// minGen is the generation of the last persistence point whose return
+// was marked at or before log entry i: a crash there must keep at least
+// it.
 func (e *Env) minGen(i int) uint64 {
 	g := e.commits[0].gen
 	for _, c := range e.commits[1:] {
-		if c.entry >= i {
+		if c.entry > i {
 			break
 		}
 		g = c.gen
