@@ -18,6 +18,11 @@ type device struct {
 
 var _ disk.Device = (*device)(nil)
 
+// sparseDevice is a zeroed device of size bytes holding only the pages
+// written: the workloads run on it (a disk.MemDevice would allocate and
+// clear all of it for every run).
+func sparseDevice(size int64) *device { return &device{im: newImage(size, nil)} }
+
 // newDevice is a device over a fresh layer on top of im.
 func newDevice(im *image) *device { return &device{im: newImage(im.size, im)} }
 

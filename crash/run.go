@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"cowfs/ctree"
@@ -63,9 +64,13 @@ func fsOptions(p ctree.Policy, readOnly bool, cacheNodes int) fs.Options {
 // record makes an image, runs the workload on it through the recorder and
 // returns the recording.
 func record(cfg Config) (*recording, error) {
-	rec := disk.NewRecordDevice(disk.NewMemDevice(cfg.ImageSize))
-	if _, err := mkfs.Make(rec, mkfs.DefaultOptions()); err != nil {
-		return nil, fmt.Errorf("mkfs: %w", err)
+	made, err := mkfsRecording(cfg.ImageSize)
+	if err != nil {
+		return nil, err
+	}
+	rec := disk.NewRecordDevice(sparseDevice(cfg.ImageSize))
+	if err := rec.Preload(made); err != nil {
+		return nil, err
 	}
 	r := &recording{size: cfg.ImageSize, from: rec.Len()}
 	f, err := fs.OpenDevice(rec, fsOptions(cfg.Policy, false, cfg.Workload.CacheNodes))
@@ -85,6 +90,33 @@ func record(cfg Config) (*recording, error) {
 		return nil, fmt.Errorf("workload %s: %w", cfg.Workload.Name, err)
 	}
 	return r, nil
+}
+
+// mkfsRecordings are mkfs's recordings by image size, made once per
+// process: every run starts from the same image (its UUIDs included).
+var mkfsRecordings struct {
+	sync.Mutex
+	bySize map[int64][]disk.RecEntry
+}
+
+// mkfsRecording returns the recording of mkfs on a zeroed device of size
+// bytes.
+func mkfsRecording(size int64) ([]disk.RecEntry, error) {
+	m := &mkfsRecordings
+	m.Lock()
+	defer m.Unlock()
+	if log, ok := m.bySize[size]; ok {
+		return log, nil
+	}
+	rec := disk.NewRecordDevice(sparseDevice(size))
+	if _, err := mkfs.Make(rec, mkfs.DefaultOptions()); err != nil {
+		return nil, fmt.Errorf("mkfs: %w", err)
+	}
+	if m.bySize == nil {
+		m.bySize = map[int64][]disk.RecEntry{}
+	}
+	m.bySize[size] = rec.Entries()
+	return m.bySize[size], nil
 }
 
 // Run records the workload and checks every distinct crash state of it.

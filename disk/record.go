@@ -140,3 +140,21 @@ func (r *RecordDevice) Stats() Stats { return r.inner.Stats() }
 
 // Close closes the inner device; the recording is kept.
 func (r *RecordDevice) Close() error { return r.inner.Close() }
+
+// Preload writes the writes of entries to the inner device and appends the
+// entries to the recording, as if they had just completed; their Data is
+// shared, not copied. A run starts from a recorded mkfs this way without
+// running mkfs again.
+func (r *RecordDevice) Preload(entries []RecEntry) error {
+	for _, e := range entries {
+		if e.IsWrite() {
+			if err := r.inner.WriteAt(e.Data, e.Off, e.Kind); err != nil {
+				return fmt.Errorf("preload %s: %w", e, err)
+			}
+		}
+	}
+	r.mu.Lock()
+	r.log = append(r.log, entries...)
+	r.mu.Unlock()
+	return nil
+}

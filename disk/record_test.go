@@ -44,3 +44,17 @@ func TestRecordDeviceSkipsFailures(t *testing.T) {
 	require.Equal(t, 1, r.Len())
 	require.Equal(t, "write data 1 bytes at 0", r.Entries()[0].String())
 }
+
+// Preload puts a recording's writes on the inner device and its entries
+// in the log.
+func TestRecordDevicePreload(t *testing.T) {
+	src := NewRecordDevice(NewMemDevice(1 << 20))
+	require.NoError(t, src.WriteAt([]byte("mkfs"), 8192, KindMeta))
+	require.NoError(t, src.Flush())
+	mem := NewMemDevice(1 << 20)
+	r := NewRecordDevice(mem)
+	require.NoError(t, r.Preload(src.Entries()))
+	require.Equal(t, src.Entries(), r.Entries())
+	require.Equal(t, []byte("mkfs"), mem.Bytes()[8192:8196])
+	require.Error(t, NewRecordDevice(NewMemDevice(4096)).Preload(src.Entries()))
+}
