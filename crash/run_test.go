@@ -35,12 +35,22 @@ func narrowForRace(t *testing.T, cut CutOptions) CutOptions {
 	return cut
 }
 
+// forRace keeps, under the race detector, the L0 and L1 levels only: the
+// campaigns' full cuts run without it (go test -run Campaign ./crash/).
+func forRace(t *testing.T, cut CutOptions) CutOptions {
+	if raceOn {
+		cut.Levels = [NumLevels]bool{L0: true, L1: true}
+		t.Logf("race detector on: campaign levels L0-L1 only")
+	}
+	return cut
+}
+
 // campaign checks every state of the workloads under every policy, two
 // runs at a time, with btrfs check on every new L0 state and every 50th
 // other: no failure.
 func campaign(t *testing.T, ws []Workload, cut CutOptions) {
 	fscktest.NeedTools(t, "btrfs")
-	cut = narrowForRace(t, cut)
+	cut = forRace(t, narrowForRace(t, cut))
 	cut.Seed = *seedFlag
 	c := Campaign{Workloads: ws, Policies: policies(t), Cut: cut, BtrfsCheckEvery: 50, Out: t.TempDir(), Jobs: 2}
 	s, err := c.Run()
