@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"cowfs/disk/format"
+	"cowfs/disk/inject"
 )
 
 // The life of an extent, in the counters of its block group:
@@ -92,6 +93,9 @@ func (a *Allocator) UsedToPinned(start, length uint64) error {
 			return err
 		}
 		g.dirty = true
+		if inject.On(inject.ReuseFreed) {
+			return a.reuseNowLocked(g, Range{start, length})
+		}
 		a.pinLocked(g, Range{start, length})
 		return g.list(Range{start, length})
 	})

@@ -90,20 +90,14 @@ func Open(path string, opts Options) (*FS, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
-	log := opts.Log
-	if log == nil {
-		log = os.Stderr
-	}
+	log := opts.logger()
 	to := opts.Transaction
 	if !to.ReadOnly {
-		stale, err := staleFreeSpaceTree(path)
+		sb, err := superOf(path)
 		if err != nil {
 			return nil, err
 		}
-		if stale {
-			fmt.Fprintf(log, "cowfs: %s has a free-space tree not marked valid, which the kernel rebuilds at its next mount: opened read-only\n", path)
-			to.ReadOnly = true
-		}
+		to.ReadOnly = staleFreeSpaceTree(log, path, sb)
 	}
 	to.ReplayLog = treelog.Replay
 	t, err := transaction.OpenFile(path, to)
@@ -113,6 +107,42 @@ func Open(path string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	return withTransaction(t, opts, log)
+}
+
+// OpenDevice is Open on a device the caller owns (Close leaves it open):
+// the crash harness opens its in-memory crash states with it.
+func OpenDevice(dev disk.Device, opts Options) (*FS, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	log := opts.logger()
+	to := opts.Transaction
+	if !to.ReadOnly {
+		sb, err := checker.ReadSuper(dev)
+		if err != nil {
+			return nil, fmt.Errorf("open: %w", err)
+		}
+		to.ReadOnly = staleFreeSpaceTree(log, "the device", sb)
+	}
+	to.ReplayLog = treelog.Replay
+	t, err := transaction.Open(dev, to)
+	if err != nil {
+		return nil, err
+	}
+	return withTransaction(t, opts, log)
+}
+
+// logger is where warnings go: Log, or stderr.
+func (o Options) logger() io.Writer {
+	if o.Log == nil {
+		return os.Stderr
+	}
+	return o.Log
+}
+
+// withTransaction opens the filesystem layer over t, closing t on failure.
+func withTransaction(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {
 	t.SetLog(log)
 	fs, err := newFS(t, opts, log)
 	if err != nil {
@@ -121,20 +151,30 @@ func Open(path string, opts Options) (*FS, error) {
 	return fs, nil
 }
 
-// staleFreeSpaceTree reads the superblock of path and reports whether it
-// has compat_ro FREE_SPACE_TREE without FREE_SPACE_TREE_VALID.
-func staleFreeSpaceTree(path string) (bool, error) {
+// superOf reads the superblock of path.
+func superOf(path string) (*format.Super, error) {
 	dev, err := disk.OpenFile(path, disk.FileOptions{ReadOnly: true})
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	defer dev.Close()
 	sb, err := checker.ReadSuper(dev)
 	if err != nil {
-		return false, fmt.Errorf("%s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return sb, nil
+}
+
+// staleFreeSpaceTree reports, and says on log, whether sb has compat_ro
+// FREE_SPACE_TREE without FREE_SPACE_TREE_VALID: the kernel rebuilds such
+// a tree at its next mount, and cowfs opens the image read-only.
+func staleFreeSpaceTree(log io.Writer, what string, sb *format.Super) bool {
 	const both = format.CompatRoFreeSpaceTree | format.CompatRoFreeSpaceTreeValid
-	return sb.CompatRoFlags&both == format.CompatRoFreeSpaceTree, nil
+	if sb.CompatRoFlags&both != format.CompatRoFreeSpaceTree {
+		return false
+	}
+	fmt.Fprintf(log, "cowfs: %s has a free-space tree not marked valid, which the kernel rebuilds at its next mount: opened read-only\n", what)
+	return true
 }
 
 func newFS(t *transaction.FS, opts Options, log io.Writer) (*FS, error) {

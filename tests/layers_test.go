@@ -27,6 +27,7 @@ var layers = map[string]int{
 	"fsck":        9,
 	"fs":          10,
 	"fuse":        11,
+	"crash":       11,
 	"cmd":         12,
 	"tests":       13,
 }

@@ -7,6 +7,7 @@ import (
 	"cowfs/cache"
 	"cowfs/ctree"
 	"cowfs/disk/format"
+	"cowfs/disk/inject"
 )
 
 // maxCommitRounds bounds the fixed-point loop of a commit; reaching it is
@@ -83,6 +84,9 @@ func (fs *FS) commitSteps(t *Transaction, h *Handle) error {
 	h.pins.releaseAll(fs.cache)
 	if err := fs.Aborted(); err != nil {
 		return err
+	}
+	if inject.On(inject.SuperBeforeTrees) {
+		return fs.superFirst(t)
 	}
 	if err := fs.writeDirty(t); err != nil {
 		return err
@@ -226,10 +230,26 @@ func (fs *FS) writeDirty(t *Transaction) error {
 	if err != nil {
 		return fmt.Errorf("write the dirty set: %w", err)
 	}
+	if inject.On(inject.NoFlushBeforeSuper) {
+		return nil
+	}
 	if err := fs.dev.Flush(); err != nil {
 		return fmt.Errorf("flush the dirty set: %w", err)
 	}
 	return nil
+}
+
+// superFirst is the end of a commit with bug SuperBeforeTrees: the
+// superblock, then the tree blocks it points to.
+func (fs *FS) superFirst(t *Transaction) error {
+	sb, err := fs.writeSuper(t)
+	if err != nil {
+		return err
+	}
+	if err := fs.writeDirty(t); err != nil {
+		return err
+	}
+	return fs.finishCommit(t, sb)
 }
 
 // finishCommit makes the committed state the current one.

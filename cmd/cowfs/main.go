@@ -39,7 +39,7 @@ every copy-on-write decision can be switched, counted and crash-tested.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newMkfsCmd(), newDumpSuperCmd(), newDumpTreeCmd(), newFsckCmd(), newReproCmd(), newMountCmd(), newUmountCmd(), newSyncCmd(), newZeroLogCmd())
+	root.AddCommand(newMkfsCmd(), newDumpSuperCmd(), newDumpTreeCmd(), newFsckCmd(), newReproCmd(), newMountCmd(), newUmountCmd(), newSyncCmd(), newZeroLogCmd(), newCrashCmd())
 	markArgErrorsAsUsage(root)
 	return root
 }
