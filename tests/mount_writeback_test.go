@@ -97,12 +97,7 @@ func testWritebackAppend(t *testing.T) {
 	for _, f := range fds {
 		require.NoError(t, f.Close())
 	}
-	got, err := os.ReadFile(p)
-	require.NoError(t, err)
-	require.Equal(t, want, got, "through the mount")
-	d.umount()
-	got, _ = kernelFile(t, img, "log")
-	require.Equal(t, want, got, "on the image")
+	requireBoth(t, d, img, p, want)
 }
 
 // A shared writable mapping's stores reach read(2) and the image.
@@ -123,12 +118,7 @@ func testWritebackMmap(t *testing.T) {
 	require.NoError(t, unix.Msync(m, unix.MS_SYNC))
 	require.NoError(t, unix.Munmap(m))
 	require.NoError(t, f.Close())
-	got, err := os.ReadFile(p)
-	require.NoError(t, err)
-	require.Equal(t, want, got, "read(2) after the mapping")
-	d.umount()
-	got, _ = kernelFile(t, img, "m")
-	require.Equal(t, want, got, "on the image")
+	requireBoth(t, d, img, p, want)
 }
 
 // What fsync (file a) and `cowfs sync` (file b, still open) returned for
@@ -156,4 +146,16 @@ func testWritebackFsyncKill(t *testing.T) {
 	require.Equal(t, want, got, "fsynced file after kill -9")
 	got, _ = kernelFile(t, img, "b")
 	require.Equal(t, want[:3000], got, "synced file after kill -9")
+}
+
+// requireBoth checks that file p holds want through the mount, then
+// unmounts d and checks that the kernel reads the same from the image.
+func requireBoth(t *testing.T, d *mountDaemon, img, p string, want []byte) {
+	t.Helper()
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "through the mount")
+	d.umount()
+	got, _ = kernelFile(t, img, filepath.Base(p))
+	require.Equal(t, want, got, "on the image")
 }

@@ -36,13 +36,9 @@ func openGroups(t *testing.T, img string, ignoreTree bool) (string, []any) {
 // every group's counters equal those derived from the extent tree.
 func TestOpenFreeSpaceTree(t *testing.T) {
 	t.Parallel()
-	for name, fill := range map[string]func(string){
-		"extents": fscktest.KernelFill(t),
-		"bitmaps": fscktest.FragmentFill(t, 3000),
-	} {
+	for name, fill := range kernelFills(t) {
 		t.Run(name, func(t *testing.T) {
-			img := fscktest.Mkfs(t, 512<<20)
-			fscktest.Populate(t, img, fill)
+			img := kernelFilled(t, fill)
 			fscktest.RequireClean(t, img)
 			bitmaps := fscktest.Items(t, img, format.FreeSpaceTreeObjectID, fscktest.KeyIs(0, format.FreeSpaceBitmapKey))
 			require.Equal(t, name == "bitmaps", len(bitmaps) > 0, "bitmap items: %d", len(bitmaps))
@@ -153,13 +149,9 @@ func bitmapGroups(t *testing.T, img string) int {
 // image stays clean.
 func TestKeepFreeSpaceTree(t *testing.T) {
 	t.Parallel()
-	for name, fill := range map[string]func(string){
-		"extents": fscktest.KernelFill(t),
-		"bitmaps": fscktest.FragmentFill(t, 3000),
-	} {
+	for name, fill := range kernelFills(t) {
 		t.Run(name, func(t *testing.T) {
-			img := fscktest.Mkfs(t, 512<<20)
-			fscktest.Populate(t, img, fill)
+			img := kernelFilled(t, fill)
 			t.Cleanup(func() { requireCleanImage(t, img) })
 			before := bitmapGroups(t, img)
 			fs, err := OpenFile(img, testOptions())
@@ -198,4 +190,21 @@ func TestKeepFreeSpaceTree(t *testing.T) {
 			fscktest.RequireClean(t, img)
 		})
 	}
+}
+
+// kernelFills are the kernel's fills of a default mkfs.btrfs image: one
+// leaves its free space in extents, one fragments the data group until the
+// kernel keeps it in bitmaps.
+func kernelFills(t *testing.T) map[string]func(string) {
+	return map[string]func(string){
+		"extents": fscktest.KernelFill(t),
+		"bitmaps": fscktest.FragmentFill(t, 3000),
+	}
+}
+
+// kernelFilled is a default 512 MiB mkfs.btrfs image the kernel filled.
+func kernelFilled(t *testing.T, fill func(string)) string {
+	img := fscktest.Mkfs(t, 512<<20)
+	fscktest.Populate(t, img, fill)
+	return img
 }
