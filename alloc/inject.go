@@ -16,5 +16,5 @@ func (a *Allocator) reuseNowLocked(g *BlockGroup, r Range) error {
 			a.mu.cursor[typ] = min(a.mu.cursor[typ], r.Start)
 		}
 	}
-	return nil
+	return g.list(r) // the free-space tree lists it, as UsedToPinned does
 }
