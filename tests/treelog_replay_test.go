@@ -156,7 +156,7 @@ func extrefFill(t *testing.T) func(string) {
 			name := fmt.Sprintf("round_%d_a_very_very_very_very_very_long_hard_link_name_%04d", round, i)
 			require.NoError(t, os.Link(target, filepath.Join(dir, "dir", name)))
 		}
-		fscktest.Run(t, "sync")
+		fscktest.Sync(t, dir)
 		appendSync(t, target, []byte("appended after the links"))
 	}
 }

@@ -342,7 +342,7 @@ func FragmentFill(t testing.TB, n int) func(dir string) {
 			buf[0], buf[1] = byte(i), byte(i>>8)
 			must(t, os.WriteFile(filepath.Join(dir, fmt.Sprint(i)), buf, 0o644))
 		}
-		Run(t, "sync")
+		Sync(t, dir)
 		for i := 0; i < n; i += 2 {
 			must(t, os.Remove(filepath.Join(dir, fmt.Sprint(i))))
 		}
